@@ -155,4 +155,3 @@ func roleStrings(roles []Role) []string {
 	}
 	return s
 }
-

@@ -58,7 +58,6 @@ type Actor struct {
 // CLI is the actor of command-line admin actions.
 var CLI = Actor{Name: "cli"}
 
-
 func audit(ctx context.Context, tx pgx.Tx, tenantID int64, actor Actor, action, target string, detail map[string]any) error {
 	b, err := json.Marshal(detail)
 	if err != nil {
