@@ -107,7 +107,7 @@ func (s *Store) recordFailure(ctx context.Context, key string, limit int) error 
 	if err != nil {
 		return fmt.Errorf("record failed login: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `UPDATE platform.login_failures SET locked_until = $2 + $3::interval
+	_, err = s.pool.Exec(ctx, `UPDATE platform.login_failures SET locked_until = $2::timestamptz + $3::interval
 		WHERE key = $1 AND failures >= $4`, key, now, s.limits.Lockout, limit)
 	if err != nil {
 		return fmt.Errorf("record failed login: %w", err)
