@@ -98,3 +98,6 @@ func (s *Store) AuditLog(ctx context.Context, tenantID int64, limit int) ([]Audi
 	}
 	return out, rows.Err()
 }
+
+// SessionTTL is how long a browser session lasts.
+func (s *Store) SessionTTL() time.Duration { return s.sessionTTL }

@@ -37,6 +37,9 @@ type ClusterOptions struct {
 	Database string // database created when missing
 	// Durable false turns fsync off: for throwaway test clusters only.
 	Durable bool
+	// Attach lets an admin command (migrate, tenant create) use the server of a running
+	// `ctid serve` on the same data directory instead of refusing.
+	Attach bool
 	Logger  *slog.Logger
 }
 
@@ -48,6 +51,7 @@ type Cluster struct {
 	runAs     *syscall.Credential // nil: run as ourselves
 	lock      *os.File
 	cmd       *exec.Cmd
+	attached  bool // the server belongs to another ctid process
 	exited    chan struct{}
 	logFile   *os.File
 	log       *slog.Logger
@@ -81,6 +85,9 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 		return nil, fmt.Errorf("create parent of data directory: %w", err)
 	}
 	if err := c.acquireLock(); err != nil {
+		if errors.Is(err, errInUse) && opts.Attach {
+			return c.attach(ctx)
+		}
 		return nil, err
 	}
 	if err := c.start(ctx); err != nil {
@@ -107,12 +114,8 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := c.stopLeftover(); err != nil {
 		return err
 	}
-	c.socketDir = dir
-	if len(filepath.Join(dir, ".s.PGSQL."+strconv.Itoa(c.port()))) > maxSocketPath {
-		// A deep data directory makes the socket path too long for the kernel;
-		// keep the socket in a short directory of its own, derived from the data directory.
-		sum := sha256.Sum256([]byte(dir))
-		c.socketDir = filepath.Join(os.TempDir(), "ctid-pg-"+hex.EncodeToString(sum[:6]))
+	c.socketDir = socketDir(dir, c.port())
+	if c.socketDir != dir {
 		if err := os.MkdirAll(c.socketDir, 0o700); err != nil {
 			return fmt.Errorf("create socket directory: %w", err)
 		}
@@ -121,6 +124,26 @@ func (c *Cluster) start(ctx context.Context) error {
 		}
 	}
 	return c.run(ctx)
+}
+
+// socketDir is where the server's socket lives: the data directory, unless that makes the
+// socket path too long for the kernel; then a short directory derived from the data directory.
+func socketDir(dataDir string, port int) string {
+	if len(filepath.Join(dataDir, ".s.PGSQL."+strconv.Itoa(port))) <= maxSocketPath {
+		return dataDir
+	}
+	sum := sha256.Sum256([]byte(dataDir))
+	return filepath.Join(os.TempDir(), "ctid-pg-"+hex.EncodeToString(sum[:6]))
+}
+
+// attach uses the server that another ctid process runs on the data directory.
+func (c *Cluster) attach(ctx context.Context) (*Cluster, error) {
+	c.socketDir = socketDir(c.opts.DataDir, c.port())
+	c.attached = true
+	if err := c.createDatabase(ctx); err != nil {
+		return nil, fmt.Errorf("attach to the running server on %s: %w", c.opts.DataDir, err)
+	}
+	return c, nil
 }
 
 // port is the server's port: the TCP port when one is configured, else the number that names the socket.
@@ -432,8 +455,13 @@ func (c *Cluster) ConnString(dbname string) string {
 // URL is the connection string of the cluster's configured database.
 func (c *Cluster) URL() string { return c.ConnString(c.opts.Database) }
 
-// PID is the server's process id.
-func (c *Cluster) PID() int { return c.cmd.Process.Pid }
+// PID is the server's process id (0 when attached to another process's server).
+func (c *Cluster) PID() int {
+	if c.cmd == nil {
+		return 0
+	}
+	return c.cmd.Process.Pid
+}
 
 // Stop shuts the server down (fast shutdown, then immediate) and releases the data directory.
 func (c *Cluster) Stop() error {
@@ -446,7 +474,7 @@ func (c *Cluster) Stop() error {
 }
 
 func (c *Cluster) stopServer() error {
-	if c.cmd == nil || c.cmd.Process == nil {
+	if c.attached || c.cmd == nil || c.cmd.Process == nil {
 		return nil
 	}
 	select {
@@ -471,6 +499,8 @@ func (c *Cluster) stopServer() error {
 	}
 }
 
+var errInUse = errors.New("cannot start PostgreSQL")
+
 // acquireLock takes an exclusive lock beside the data directory for as long as this process
 // runs. The kernel drops it when the process dies, even by SIGKILL, so a lock we cannot take
 // means another live ctid uses the directory.
@@ -484,8 +514,8 @@ func (c *Cluster) acquireLock() error {
 		owner, _ := os.ReadFile(path)
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return fmt.Errorf("data directory %s is in use by another ctid process (pid %s); "+
-				"stop it first or give this one another database.data_dir", c.opts.DataDir, strings.TrimSpace(string(owner)))
+			return fmt.Errorf("%w: data directory %s is in use by another ctid process (pid %s); "+
+				"stop it first or give this one another database.data_dir", errInUse, c.opts.DataDir, strings.TrimSpace(string(owner)))
 		}
 		return fmt.Errorf("lock data directory: %w", err)
 	}

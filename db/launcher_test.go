@@ -172,6 +172,18 @@ func TestLauncherSecondProcessRefused(t *testing.T) {
 	if syscall.Kill(pgPID, 0) != nil {
 		t.Fatalf("the first process's server died when the second was refused")
 	}
+	// An admin command may attach to the running server instead, and leaves it running.
+	c, err := db.StartCluster(context.Background(), db.ClusterOptions{DataDir: dir, Attach: true})
+	if err != nil {
+		t.Fatalf("attach: %v", err)
+	}
+	if got := mustQueryInt(t, c.URL(), "SELECT 5"); got != 5 {
+		t.Fatalf("attached query = %d", got)
+	}
+	c.Stop()
+	if syscall.Kill(pgPID, 0) != nil {
+		t.Fatalf("stopping an attached cluster stopped the other process's server")
+	}
 }
 
 func TestLauncherRefusesForeignNonEmptyDir(t *testing.T) {
