@@ -40,7 +40,7 @@ type ClusterOptions struct {
 	// Attach lets an admin command (migrate, tenant create) use the server of a running
 	// `ctid serve` on the same data directory instead of refusing.
 	Attach bool
-	Logger  *slog.Logger
+	Logger *slog.Logger
 }
 
 // Cluster is a PostgreSQL server that ctid started and owns.
