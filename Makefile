@@ -1,0 +1,37 @@
+# ctid — the two commands: `make run` and `make test`. See README.md.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+# Programs the tests need besides Go; deps installs missing ones on Debian as root.
+PG_PKGS := postgresql
+TEST_PKGS := chromium sip-tester baresip-core
+
+.PHONY: run build test lint deps deps-test e2e bench clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ctid ./cmd/ctid
+
+## run: build and start ctid with its own PostgreSQL and the demo tenant on 127.0.0.1:8080
+run: deps build
+	./bin/ctid serve --demo --config configs/ctid.example.yaml
+
+## test: every test, with the race detector
+test: deps-test
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+## lint: gofmt check and go vet
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## deps: PostgreSQL server binaries (for run and test)
+deps:
+	@./scripts/deps.sh server
+
+## deps-test: what the tests need besides PostgreSQL
+deps-test:
+	@./scripts/deps.sh test
+
+clean:
+	rm -rf bin
