@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/ctid/ctid/db/dbtest"
+	"github.com/ctid/ctid/web/browsertest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// postgresOn lists the pids of processes whose command line names dataDir.
+func postgresOn(t *testing.T, dataDir string) []string {
+	t.Helper()
+	var pids []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if strings.Contains(string(b), "postgres") && strings.Contains(string(b), dataDir) {
+			pids = append(pids, filepath.Base(filepath.Dir(p)))
+		}
+	}
+	return pids
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestServeDemoInBrowser boots the whole service as `make run` does — its own PostgreSQL, the
+// demo tenant — signs the demo agent in with a real browser, and checks that closing leaves
+// no PostgreSQL process behind.
+func TestServeDemoInBrowser(t *testing.T) {
+	base, err := dbtest.MakeReachableTempDir("ctid-serve-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	cfg := defaultConfig()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Database.DataDir = filepath.Join(base, "pg")
+	cfg.Demo.Enabled = true
+	app, err := Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			app.Close()
+		}
+	}()
+	url := "http://" + app.HTTPAddr()
+	if code, body := get(t, url+"/readyz"); code != 200 {
+		t.Fatalf("readyz: %d %s", code, body)
+	}
+	if _, body := get(t, url+"/metrics"); !strings.Contains(body, "ctid_build_info{") || !strings.Contains(body, "go_goroutines") {
+		t.Fatal("metrics lack ctid_build_info or Go runtime metrics")
+	}
+
+	ctx := browsertest.New(t)
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(url+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#username")),
+		chromedp.SendKeys(chromedp.CSS("#tenant"), "demo"),
+		chromedp.SendKeys(chromedp.CSS("#username"), "agent1"),
+		chromedp.SendKeys(chromedp.CSS("#password"), demoPassword),
+		chromedp.Click(chromedp.CSS("#submit")),
+		chromedp.WaitVisible(chromedp.CSS("#welcome")),
+	)
+	if err != nil {
+		t.Fatalf("log in in the browser: %v", err)
+	}
+	welcome, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#welcome")))
+	if err != nil || !strings.Contains(welcome, "Wang Fang") {
+		t.Fatalf("landing page: %q %v", welcome, err)
+	}
+	roles, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#roles")))
+	if roles != "Agent" {
+		t.Fatalf("roles shown: %q", roles)
+	}
+	if len(postgresOn(t, cfg.Database.DataDir)) == 0 {
+		t.Fatal("no PostgreSQL process found for the data directory while serving")
+	}
+	app.Close()
+	closed = true
+	if pids := postgresOn(t, cfg.Database.DataDir); len(pids) > 0 {
+		t.Fatalf("PostgreSQL processes left after Close: %v", pids)
+	}
+}
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := cli(args, strings.NewReader(""), &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestAdminCommands(t *testing.T) {
+	_, url := dbtest.NewDatabase(t)
+	t.Setenv("CTID_DATABASE_URL", url)
+
+	if code, out, errOut := runCLI(t, "migrate"); code != 0 || !strings.Contains(out, "up to date") {
+		t.Fatalf("migrate: %d %s %s", code, out, errOut)
+	}
+	for _, bad := range []string{"../x", "a;drop", "Acme", ""} {
+		code, _, errOut := runCLI(t, "tenant", "create", "--code", bad, "--name", "X")
+		if code == 0 || !strings.Contains(errOut, "tenant code") {
+			t.Errorf("code %q: exit %d, %q", bad, code, errOut)
+		}
+	}
+	if code, out, errOut := runCLI(t, "tenant", "create", "--code", "acme", "--name", "Acme", "--region", "GB", "--tz", "Europe/London"); code != 0 || !strings.Contains(out, "schema t_acme") {
+		t.Fatalf("tenant create: %d %s %s", code, out, errOut)
+	}
+	code, _, errOut := runCLI(t, "tenant", "create", "--code", "acme", "--name", "Again")
+	if code != 1 || !strings.Contains(errOut, "already exists") {
+		t.Fatalf("duplicate tenant: %d %s", code, errOut)
+	}
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte("agent-password\n"), 0o600)
+	code, out, errOut := runCLI(t, "user", "add", "--tenant", "acme", "--username", "a1", "--role", "agent", "--team", "t1", "--extension", "1001", "--password-file", pw)
+	if code != 0 || !strings.Contains(out, "added user a1 to tenant acme") {
+		t.Fatalf("user add: %d %s %s", code, out, errOut)
+	}
+	code, _, errOut = runCLI(t, "user", "add", "--tenant", "acme", "--username", "a2", "--role", "wizard", "--password-file", pw)
+	if code != 1 || !strings.Contains(errOut, `unknown role "wizard"`) {
+		t.Fatalf("bad role: %d %s", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "user", "add", "--tenant", "acme"); code != 2 || !strings.Contains(errOut, "required") {
+		t.Fatalf("missing flags: %d %s", code, errOut)
+	}
+}
+
+func TestHelpAndUsage(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"serve", "--help"}, {"migrate", "--help"}, {"tenant", "create", "--help"}, {"user", "add", "--help"}} {
+		code, out, _ := runCLI(t, args...)
+		if code != 0 || !strings.Contains(out, "Usage") {
+			t.Errorf("%v: exit %d, output %q", args, code, out)
+		}
+	}
+	if code, out, _ := runCLI(t, "version"); code != 0 || !strings.HasPrefix(out, "ctid ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+	if code, _, errOut := runCLI(t, "frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: %d %q", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "serve", "--no-such-flag"); code != 2 || !strings.Contains(errOut, "no-such-flag") {
+		t.Errorf("unknown flag: %d %q", code, errOut)
+	}
+}
