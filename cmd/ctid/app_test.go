@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,7 +20,17 @@ import (
 	"github.com/ctid/ctid/web/browsertest"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+// runCLIEnv makes the test binary run ctid's command line instead of the tests, so that a
+// test can signal a real ctid process.
+const runCLIEnv = "CTIDTEST_RUN_CLI"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runCLIEnv) == "1" {
+		os.Unsetenv(runCLIEnv)
+		os.Exit(cli(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	dbtest.Main(m)
+}
 
 // postgresOn lists the pids of processes whose command line names dataDir.
 func postgresOn(t *testing.T, dataDir string) []string {
@@ -106,6 +119,54 @@ func TestServeDemoInBrowser(t *testing.T) {
 	closed = true
 	if pids := postgresOn(t, cfg.Database.DataDir); len(pids) > 0 {
 		t.Fatalf("PostgreSQL processes left after Close: %v", pids)
+	}
+}
+
+// TestInterruptStopsPostgres runs `ctid serve` as a process, interrupts it as ctrl-C does, and
+// checks that it exits cleanly and leaves no PostgreSQL behind.
+func TestInterruptStopsPostgres(t *testing.T) {
+	base, err := dbtest.MakeReachableTempDir("ctid-sigint-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	dataDir := filepath.Join(base, "pg")
+	cmd := exec.Command(os.Args[0], "serve")
+	cmd.Env = append(os.Environ(), runCLIEnv+"=1", "CTID_HTTP_ADDR=127.0.0.1:0", "CTID_DATABASE_DATA_DIR="+dataDir,
+		"CTID_LOG_FORMAT=json")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	// Wait for the "ctid serving" log line: everything is up.
+	sc := bufio.NewScanner(stderr)
+	var url string
+	for sc.Scan() {
+		var rec struct{ Msg, URL string }
+		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "ctid serving" {
+			url = rec.URL
+			break
+		}
+	}
+	if url == "" {
+		t.Fatal("ctid did not start")
+	}
+	go io.Copy(io.Discard, stderr)
+	if code, _ := get(t, url+"/readyz"); code != 200 {
+		t.Fatalf("readyz %d", code)
+	}
+	if len(postgresOn(t, dataDir)) == 0 {
+		t.Fatal("no PostgreSQL running for the data directory")
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("ctid did not exit cleanly on SIGINT: %v", err)
+	}
+	if pids := postgresOn(t, dataDir); len(pids) > 0 {
+		t.Fatalf("PostgreSQL processes left after SIGINT: %v", pids)
 	}
 }
 
