@@ -1,0 +1,284 @@
+package cti
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ctid/ctid/db"
+	"github.com/ctid/ctid/fault"
+)
+
+// AgentState is where an agent is in the state machine:
+// Logged out → Ready ⇄ Not ready(reason) → Reserved → Ringing → On call → Wrap-up → Ready.
+type AgentState string
+
+const (
+	LoggedOut AgentState = "logged_out"
+	Ready     AgentState = "ready"
+	NotReady  AgentState = "not_ready"
+	Reserved  AgentState = "reserved" // the ACD chose the agent for a call; the phone is not ringing yet
+	Ringing   AgentState = "ringing"
+	OnCall    AgentState = "on_call"
+	WrapUp    AgentState = "wrap_up" // after-call work
+)
+
+// AllAgentStates lists the states in machine order.
+var AllAgentStates = []AgentState{LoggedOut, Ready, NotReady, Reserved, Ringing, OnCall, WrapUp}
+
+// Actor kinds: who may make a transition.
+const (
+	BySystem     = "system"     // ctid itself: ACD, SIP signalling, timers
+	ByAgent      = "agent"      // the agent, from the console or PUT /api/v1/agents/me/state
+	BySupervisor = "supervisor" // an admin or team lead forcing an agent's state
+)
+
+type transition struct {
+	from, to AgentState
+}
+
+// transitions is the table of allowed moves and who may make each.
+var transitions = map[transition][]string{
+	{LoggedOut, Ready}:    {ByAgent, BySupervisor},
+	{LoggedOut, NotReady}: {ByAgent, BySupervisor},
+	{Ready, NotReady}:     {ByAgent, BySupervisor, BySystem},
+	{Ready, LoggedOut}:    {ByAgent, BySupervisor, BySystem},
+	{NotReady, Ready}:     {ByAgent, BySupervisor},
+	{NotReady, NotReady}:  {ByAgent, BySupervisor}, // another reason
+	{NotReady, LoggedOut}: {ByAgent, BySupervisor, BySystem},
+	{Ready, Reserved}:     {BySystem},
+	{Reserved, Ringing}:   {BySystem},
+	{Reserved, Ready}:     {BySystem}, // the call went elsewhere before the phone rang
+	{Ringing, OnCall}:     {BySystem},
+	{Ringing, Ready}:      {BySystem}, // no answer, declined, caller gave up
+	{Ringing, NotReady}:   {BySystem}, // the missed-call rule
+	{Ready, OnCall}:       {BySystem}, // the agent's own outbound call, or a direct extension call
+	{OnCall, WrapUp}:      {BySystem},
+	{OnCall, Ready}:       {BySystem}, // no wrap-up time
+	{WrapUp, Ready}:       {ByAgent, BySupervisor, BySystem},
+	{WrapUp, NotReady}:    {ByAgent, BySupervisor},
+	{WrapUp, LoggedOut}:   {ByAgent, BySupervisor},
+}
+
+// CheckTransition says whether actor kind who may move an agent from one state to another.
+func CheckTransition(from, to AgentState, who string) error {
+	for _, w := range transitions[transition{from, to}] {
+		if w == who {
+			return nil
+		}
+	}
+	if transitions[transition{from, to}] == nil {
+		return fault.Errorf(fault.Conflict, "an agent cannot go from %s to %s", from, to)
+	}
+	return fault.Errorf(fault.Forbidden, "the move from %s to %s is not made by the %s", from, to, who)
+}
+
+// AgentStatus is an agent's current state.
+type AgentStatus struct {
+	AgentID int64
+	State   AgentState
+	Reason  string
+	CallID  string
+	Since   time.Time
+}
+
+// Agents keeps every agent's state in memory, loaded from agent_states, and makes each
+// transition durable (an agent.state event with its log row) before it takes effect.
+type Agents struct {
+	pool   *pgxpool.Pool
+	events *EventLog
+	m      *metrics
+
+	mu     sync.Mutex
+	agents map[agentKey]*agent
+}
+
+type agentKey struct {
+	tenant string
+	id     int64
+}
+
+type agent struct {
+	mu     sync.Mutex // held across the durable write of a transition
+	status AgentStatus
+	loaded bool
+	// lastIdle is when the agent last became Ready: longest-idle-first orders by it.
+	lastIdle time.Time
+	missed   int // unanswered offers in a row (the missed-call rule)
+}
+
+// NewAgents makes the agent state keeper.
+func NewAgents(pool *pgxpool.Pool, events *EventLog, m *metrics) *Agents {
+	return &Agents{pool: pool, events: events, m: m, agents: map[agentKey]*agent{}}
+}
+
+func (a *Agents) get(tenant string, id int64) *agent {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k := agentKey{tenant, id}
+	ag := a.agents[k]
+	if ag == nil {
+		ag = &agent{status: AgentStatus{AgentID: id, State: LoggedOut}}
+		a.agents[k] = ag
+	}
+	return ag
+}
+
+// load reads the agent's stored state once; the caller holds ag.mu.
+func (a *Agents) load(ctx context.Context, tenant string, ag *agent) error {
+	if ag.loaded {
+		return nil
+	}
+	err := db.InTenant(ctx, a.pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
+		var st string
+		err := tx.QueryRow(ctx, `SELECT state, reason, call_id, since FROM agent_states WHERE agent_id = $1`, ag.status.AgentID).
+			Scan(&st, &ag.status.Reason, &ag.status.CallID, &ag.status.Since)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		ag.status.State = AgentState(st)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("load state of agent %d: %w", ag.status.AgentID, err)
+	}
+	ag.loaded = true
+	a.m.agents.WithLabelValues(string(ag.status.State)).Inc()
+	if ag.status.State == Ready {
+		ag.lastIdle = ag.status.Since
+	}
+	return nil
+}
+
+// Status is the agent's current state.
+func (a *Agents) Status(ctx context.Context, tenant string, agentID int64) (AgentStatus, error) {
+	ag := a.get(tenant, agentID)
+	ag.mu.Lock()
+	defer ag.mu.Unlock()
+	if err := a.load(ctx, tenant, ag); err != nil {
+		return AgentStatus{}, err
+	}
+	return ag.status, nil
+}
+
+// Change is a requested transition.
+type Change struct {
+	To     AgentState
+	Reason string // for Not ready: a code of not_ready_reasons
+	CallID string
+	Who    string // BySystem, ByAgent, BySupervisor
+	Actor  string // logged: "system", "agent", "user:<id>"
+	// From, when set, makes the change conditional: it fails with Conflict unless the agent
+	// is in that state (the ACD reserving an agent it saw Ready).
+	From AgentState
+}
+
+// Set moves an agent to another state, checked against the transition table, and returns
+// the new status once the transition is durable.
+func (a *Agents) Set(ctx context.Context, tenant string, agentID int64, c Change) (AgentStatus, error) {
+	ag := a.get(tenant, agentID)
+	ag.mu.Lock()
+	defer ag.mu.Unlock()
+	if err := a.load(ctx, tenant, ag); err != nil {
+		return AgentStatus{}, err
+	}
+	from := ag.status.State
+	if c.From != "" && c.From != from {
+		return ag.status, fault.Errorf(fault.Conflict, "agent %d is %s, not %s", agentID, from, c.From)
+	}
+	if err := CheckTransition(from, c.To, c.Who); err != nil {
+		return ag.status, err
+	}
+	if c.To == NotReady && c.Reason == "" {
+		return ag.status, fault.Errorf(fault.Invalid, "not ready needs a reason")
+	}
+	if c.To == NotReady && c.Who != BySystem {
+		if err := a.checkReason(ctx, tenant, c.Reason); err != nil {
+			return ag.status, err
+		}
+	}
+	if c.To != NotReady && c.Who != BySystem {
+		c.Reason = ""
+	}
+	actor := c.Actor
+	if actor == "" {
+		actor = c.Who
+	}
+	ev, err := a.events.Append(ctx, Event{
+		Tenant: tenant, Type: AgentStateSet, AgentID: agentID, CallID: c.CallID,
+		Data:  map[string]string{"from": string(from), "to": string(c.To), "reason": c.Reason},
+		State: &StateChange{From: from, To: c.To, Reason: c.Reason, Actor: actor},
+	})
+	if err != nil {
+		return ag.status, fmt.Errorf("agent %d %s → %s: %w", agentID, from, c.To, err)
+	}
+	a.m.agents.WithLabelValues(string(from)).Dec()
+	a.m.agents.WithLabelValues(string(c.To)).Inc()
+	ag.status = AgentStatus{AgentID: agentID, State: c.To, Reason: c.Reason, CallID: c.CallID, Since: ev.At}
+	if c.To == Ready {
+		ag.lastIdle = ev.At
+	}
+	if c.To == OnCall {
+		ag.missed = 0
+	}
+	return ag.status, nil
+}
+
+func (a *Agents) checkReason(ctx context.Context, tenant, reason string) error {
+	var system bool
+	err := db.InTenant(ctx, a.pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT system FROM not_ready_reasons WHERE code = $1`, reason).Scan(&system)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fault.Errorf(fault.Invalid, "not-ready reason %q is not in the tenant's reason codes", reason)
+	}
+	if err != nil {
+		return fmt.Errorf("check not-ready reason %q: %w", reason, err)
+	}
+	if system {
+		return fault.Errorf(fault.Invalid, "not-ready reason %q is set by ctid only", reason)
+	}
+	return nil
+}
+
+// StateLogEntry is one logged transition.
+type StateLogEntry struct {
+	Seq      int64
+	At       time.Time
+	From, To AgentState
+	Reason   string
+	CallID   string
+	Actor    string
+}
+
+// StateLog lists an agent's transitions, oldest first.
+func StateLog(ctx context.Context, pool *pgxpool.Pool, tenant string, agentID int64) ([]StateLogEntry, error) {
+	var out []StateLogEntry
+	err := db.InTenant(ctx, pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT seq, at, from_state, to_state, reason, call_id, actor
+			FROM agent_state_log WHERE agent_id = $1 ORDER BY seq`, agentID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e StateLogEntry
+			var from, to string
+			if err := rows.Scan(&e.Seq, &e.At, &from, &to, &e.Reason, &e.CallID, &e.Actor); err != nil {
+				return err
+			}
+			e.From, e.To = AgentState(from), AgentState(to)
+			out = append(out, e)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read state log of agent %d: %w", agentID, err)
+	}
+	return out, nil
+}

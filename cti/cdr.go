@@ -1,0 +1,228 @@
+package cti
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ctid/ctid/db"
+	"github.com/ctid/ctid/fault"
+)
+
+// Direction of a call as seen from the tenant.
+type Direction string
+
+const (
+	Inbound  Direction = "inbound"  // from a trunk to the tenant
+	Outbound Direction = "outbound" // from an agent to an external number
+	Internal Direction = "internal" // between two of the tenant's extensions
+)
+
+// Result is how a call ended, once per call.
+type Result string
+
+const (
+	Answered  Result = "answered"
+	Abandoned Result = "abandoned" // the caller hung up before an answer
+	Timeout   Result = "timeout"   // max wait passed with nowhere to overflow to (480)
+	Busy      Result = "busy"      // outbound: the far end was busy
+	NoAnswer  Result = "no_answer" // outbound or extension: nobody answered
+	Failed    Result = "failed"    // an error of a trunk, phone or ctid
+	Rejected  Result = "rejected"  // refused: unknown number, no route
+)
+
+var results = map[Result]bool{Answered: true, Abandoned: true, Timeout: true, Busy: true, NoAnswer: true, Failed: true, Rejected: true}
+
+// Who hung up a call.
+const (
+	HangupCaller = "caller"
+	HangupAgent  = "agent"
+	HangupSystem = "system"
+)
+
+// CDR is the one call detail record of a call (table cdrs, partitioned by month of OfferedAt).
+type CDR struct {
+	CallID         string
+	OfferedAt      time.Time
+	Direction      Direction
+	Source         string // "sip" (ctid routed it) or "api" (an external PBX reported it)
+	CallerRaw      string // as signalled
+	CallerE164     string // normalised with the tenant's region, "" when not a phone number
+	CalleeRaw      string
+	CalleeE164     string
+	DID            string // the tenant's number that was called (inbound)
+	Queue          string
+	AgentID        int64 // the agent who answered (or was last offered), 0 for none
+	AgentExtension string
+	QueuedAt       time.Time // zero: never queued
+	RingingAt      time.Time // first agent ringing
+	AnsweredAt     time.Time
+	EndedAt        time.Time
+	Result         Result
+	HangupBy       string // caller, agent, system, ""
+	SIPCause       int    // final SIP status of the call (200 when answered), 0 when none
+	SIPCallIDs     []string
+}
+
+// WaitSeconds is the time from offer to answer (or to the end, when unanswered).
+func (c *CDR) WaitSeconds() float64 {
+	end := c.EndedAt
+	if !c.AnsweredAt.IsZero() {
+		end = c.AnsweredAt
+	}
+	return nonNegative(end.Sub(c.OfferedAt).Seconds())
+}
+
+// TalkSeconds is the time from answer to end.
+func (c *CDR) TalkSeconds() float64 {
+	if c.AnsweredAt.IsZero() {
+		return 0
+	}
+	return nonNegative(c.EndedAt.Sub(c.AnsweredAt).Seconds())
+}
+
+func nonNegative(f float64) float64 {
+	if f < 0 {
+		return 0
+	}
+	return f
+}
+
+func (c *CDR) check() error {
+	if !callIDRE.MatchString(c.CallID) {
+		return fault.Errorf(fault.Invalid, "CDR call id %q is not valid", c.CallID)
+	}
+	switch c.Direction {
+	case Inbound, Outbound, Internal:
+	default:
+		return fault.Errorf(fault.Invalid, "CDR direction %q: want inbound, outbound or internal", c.Direction)
+	}
+	switch c.Source {
+	case "":
+		c.Source = "sip"
+	case "sip", "api":
+	default:
+		return fault.Errorf(fault.Invalid, "CDR source %q: want sip or api", c.Source)
+	}
+	if !results[c.Result] {
+		return fault.Errorf(fault.Invalid, "CDR result %q is not known", c.Result)
+	}
+	switch c.HangupBy {
+	case "", HangupCaller, HangupAgent, HangupSystem:
+	default:
+		return fault.Errorf(fault.Invalid, "CDR hangup side %q: want caller, agent or system", c.HangupBy)
+	}
+	if c.OfferedAt.IsZero() || c.EndedAt.IsZero() {
+		return fault.Errorf(fault.Invalid, "CDR of call %s needs its offer and end times", c.CallID)
+	}
+	if c.EndedAt.Before(c.OfferedAt) {
+		return fault.Errorf(fault.Invalid, "CDR of call %s ends before it was offered", c.CallID)
+	}
+	return nil
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func nullID(id int64) *int64 {
+	if id == 0 {
+		return nil
+	}
+	return &id
+}
+
+// insertCDR writes c in tx (search_path or schema-qualified by table). A CDR for the same call
+// and offer time is written once: a repeat (an idempotent API retry) changes nothing.
+func insertCDR(ctx context.Context, tx pgx.Tx, table string, c *CDR, seq int64) error {
+	ids := c.SIPCallIDs
+	if ids == nil {
+		ids = []string{}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO `+table+` (call_id, offered_at, direction, source, caller_raw, caller_e164,
+		callee_raw, callee_e164, did, queue, agent_id, agent_extension, queued_at, ringing_at, answered_at, ended_at,
+		wait_seconds, talk_seconds, result, hangup_by, sip_cause, sip_call_ids, seq)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+		ON CONFLICT (call_id, offered_at) DO NOTHING`,
+		c.CallID, c.OfferedAt, string(c.Direction), c.Source, c.CallerRaw, c.CallerE164,
+		c.CalleeRaw, c.CalleeE164, c.DID, c.Queue, nullID(c.AgentID), c.AgentExtension,
+		nullTime(c.QueuedAt), nullTime(c.RingingAt), nullTime(c.AnsweredAt), c.EndedAt,
+		c.WaitSeconds(), c.TalkSeconds(), string(c.Result), c.HangupBy, c.SIPCause, ids, seq)
+	if err != nil {
+		return fmt.Errorf("write CDR of call %s: %w", c.CallID, err)
+	}
+	return nil
+}
+
+const cdrColumns = `call_id, offered_at, direction, source, caller_raw, caller_e164, callee_raw, callee_e164, did, queue,
+	coalesce(agent_id, 0), agent_extension, queued_at, ringing_at, answered_at, ended_at, result, hangup_by, sip_cause, sip_call_ids`
+
+func scanCDR(row pgx.Row) (*CDR, error) {
+	var c CDR
+	var queued, ringing, answered *time.Time
+	var dir, result string
+	err := row.Scan(&c.CallID, &c.OfferedAt, &dir, &c.Source, &c.CallerRaw, &c.CallerE164, &c.CalleeRaw, &c.CalleeE164,
+		&c.DID, &c.Queue, &c.AgentID, &c.AgentExtension, &queued, &ringing, &answered, &c.EndedAt, &result,
+		&c.HangupBy, &c.SIPCause, &c.SIPCallIDs)
+	if err != nil {
+		return nil, err
+	}
+	c.Direction, c.Result = Direction(dir), Result(result)
+	for _, p := range []struct {
+		src *time.Time
+		dst *time.Time
+	}{{queued, &c.QueuedAt}, {ringing, &c.RingingAt}, {answered, &c.AnsweredAt}} {
+		if p.src != nil {
+			*p.dst = *p.src
+		}
+	}
+	return &c, nil
+}
+
+// CDRByCallID reads the CDR of a call of the tenant; NotFound when there is none.
+func CDRByCallID(ctx context.Context, pool *pgxpool.Pool, tenant, callID string) (*CDR, error) {
+	var c *CDR
+	err := db.InTenant(ctx, pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
+		var err error
+		c, err = scanCDR(tx.QueryRow(ctx, `SELECT `+cdrColumns+` FROM cdrs WHERE call_id = $1 ORDER BY offered_at DESC LIMIT 1`, callID))
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fault.Errorf(fault.NotFound, "no CDR for call %q", callID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read CDR of call %q: %w", callID, err)
+	}
+	return c, nil
+}
+
+// partitionsAhead is how many months after the current one have their CDR partition ready.
+const partitionsAhead = 2
+
+// EnsurePartitions creates the monthly CDR partitions of tenant from the month of now
+// through partitionsAhead months later (in UTC), when missing. Run it at start and daily.
+func EnsurePartitions(ctx context.Context, pool *pgxpool.Pool, tenant string, now time.Time) error {
+	schema := db.SchemaName(tenant)
+	month := time.Date(now.UTC().Year(), now.UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
+	return db.InTenant(ctx, pool, db.Scope{Schema: schema}, func(tx pgx.Tx) error {
+		for i := 0; i <= partitionsAhead; i++ {
+			from := month.AddDate(0, i, 0)
+			to := from.AddDate(0, 1, 0)
+			name := pgx.Identifier{schema, "cdrs_" + from.Format("200601")}.Sanitize()
+			// Bounds are our own formatted dates and the name our own: no input reaches this text.
+			stmt := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF %s FOR VALUES FROM ('%s') TO ('%s')`,
+				name, pgx.Identifier{schema, "cdrs"}.Sanitize(), from.Format(time.RFC3339), to.Format(time.RFC3339))
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("create CDR partition %s of tenant %s: %w", from.Format("2006-01"), tenant, err)
+			}
+		}
+		return nil
+	})
+}

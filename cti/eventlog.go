@@ -1,0 +1,370 @@
+package cti
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ctid/ctid/db"
+	"github.com/ctid/ctid/fault"
+)
+
+// Limits of the event log's group commit.
+const (
+	maxBatch        = 1000             // events written by one transaction at most
+	maxQueued       = 100_000          // events waiting to be written before Append refuses more
+	flushTimeout    = 10 * time.Second // one batch's transaction
+	closeFlushLimit = 30 * time.Second // writing what is queued when the log closes
+)
+
+// ErrLogClosed is returned by Append after the log stopped.
+var ErrLogClosed = errors.New("event log closed")
+
+// EventLog appends events to the tenants' append-only logs through group commit: appenders
+// queue their events and wait; one writer takes everything queued and writes it in one
+// transaction, so a busy log writes many events per commit. An event is published to
+// subscribers only after it is durable, in sequence order.
+type EventLog struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+	m    *metrics
+
+	mu      sync.Mutex
+	queue   []*pendingEvent
+	closed  bool
+	wake    chan struct{}
+	stopped chan struct{}
+
+	subMu sync.Mutex
+	subs  map[*Subscription]struct{}
+}
+
+type pendingEvent struct {
+	ev   Event
+	done chan error
+}
+
+// NewEventLog makes an event log on pool; Run writes it.
+func NewEventLog(pool *pgxpool.Pool, logger *slog.Logger, m *metrics) *EventLog {
+	return &EventLog{
+		pool: pool, log: logger, m: m,
+		wake: make(chan struct{}, 1), stopped: make(chan struct{}),
+		subs: map[*Subscription]struct{}{},
+	}
+}
+
+// Append writes ev to its tenant's log and returns it with its sequence number once it is
+// durable (and published). A bad event is an Invalid fault and is not written.
+func (l *EventLog) Append(ctx context.Context, ev Event) (Event, error) {
+	if ev.At.IsZero() {
+		ev.At = time.Now()
+	}
+	if err := ev.check(); err != nil {
+		return ev, err
+	}
+	p := &pendingEvent{ev: ev, done: make(chan error, 1)}
+	l.mu.Lock()
+	switch {
+	case l.closed:
+		l.mu.Unlock()
+		return ev, ErrLogClosed
+	case len(l.queue) >= maxQueued:
+		l.mu.Unlock()
+		return ev, fault.Errorf(fault.Unavailable, "event log is overloaded: %d events waiting", maxQueued)
+	}
+	l.queue = append(l.queue, p)
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case err := <-p.done:
+		return p.ev, err
+	case <-ctx.Done():
+		return ev, fmt.Errorf("append %s: %w", ev.Type, ctx.Err())
+	}
+}
+
+// Run writes queued events until ctx ends, then writes what is still queued and returns.
+func (l *EventLog) Run(ctx context.Context) {
+	defer close(l.stopped)
+	for {
+		select {
+		case <-l.wake:
+		case <-ctx.Done():
+			l.mu.Lock()
+			l.closed = true
+			l.mu.Unlock()
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeFlushLimit)
+			for l.flushQueued(fctx) {
+			}
+			cancel()
+			return
+		}
+		for l.flushQueued(ctx) {
+		}
+	}
+}
+
+// Wait blocks until Run has returned.
+func (l *EventLog) Wait() { <-l.stopped }
+
+// flushQueued writes up to maxBatch queued events and reports whether more are waiting.
+func (l *EventLog) flushQueued(ctx context.Context) bool {
+	l.mu.Lock()
+	n := min(len(l.queue), maxBatch)
+	batch := l.queue[:n:n]
+	l.queue = l.queue[n:]
+	more := len(l.queue) > 0
+	if len(l.queue) == 0 {
+		l.queue = nil
+	}
+	l.mu.Unlock()
+	if n == 0 {
+		return false
+	}
+	start := time.Now()
+	err := l.write(ctx, batch)
+	if err != nil && len(batch) > 1 {
+		// One bad event must not fail its neighbours: write each on its own.
+		l.log.Warn("event batch failed; writing its events one by one", "events", len(batch), "error", err)
+		for _, p := range batch {
+			if err := l.write(ctx, []*pendingEvent{p}); err != nil {
+				p.done <- err
+				continue
+			}
+			l.publish(p)
+		}
+		return more
+	}
+	if err != nil {
+		batch[0].done <- err
+		return more
+	}
+	l.m.eventBatch.Observe(float64(len(batch)))
+	l.m.eventFlush.Observe(time.Since(start).Seconds())
+	for _, p := range batch {
+		l.publish(p)
+	}
+	return more
+}
+
+func (l *EventLog) publish(p *pendingEvent) {
+	l.m.events.WithLabelValues(string(p.ev.Type)).Inc()
+	l.deliver(p.ev)
+	p.done <- nil
+}
+
+// write stores batch in one transaction, assigning each tenant's sequence numbers.
+func (l *EventLog) write(ctx context.Context, batch []*pendingEvent) error {
+	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	defer cancel()
+	byTenant := map[string][]*pendingEvent{}
+	var tenants []string
+	for _, p := range batch {
+		if byTenant[p.ev.Tenant] == nil {
+			tenants = append(tenants, p.ev.Tenant)
+		}
+		byTenant[p.ev.Tenant] = append(byTenant[p.ev.Tenant], p)
+	}
+	// A fixed order of tenants: two writers (two ctid processes) lock counters in the same order.
+	sort.Strings(tenants)
+	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		for _, tenant := range tenants {
+			if err := writeTenant(ctx, tx, tenant, byTenant[tenant]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// The numbers were not taken: the transaction rolled back.
+		for _, p := range batch {
+			p.ev.Seq = 0
+		}
+		return fmt.Errorf("write %d events: %w", len(batch), err)
+	}
+	return nil
+}
+
+func writeTenant(ctx context.Context, tx pgx.Tx, tenant string, evs []*pendingEvent) error {
+	schema := db.SchemaName(tenant)
+	table := func(name string) string { return pgx.Identifier{schema, name}.Sanitize() }
+	var last int64
+	err := tx.QueryRow(ctx, `UPDATE `+table("event_counter")+` SET last_seq = last_seq + $1 RETURNING last_seq`, len(evs)).Scan(&last)
+	if err != nil {
+		return fmt.Errorf("tenant %s: take sequence numbers: %w", tenant, err)
+	}
+	rows := make([][]any, len(evs))
+	for i, p := range evs {
+		p.ev.Seq = last - int64(len(evs)) + int64(i) + 1
+		data := p.ev.Data
+		if data == nil {
+			data = map[string]string{}
+		}
+		b, err := json.Marshal(data)
+		if err != nil {
+			return fmt.Errorf("event data: %w", err)
+		}
+		rows[i] = []any{p.ev.Seq, p.ev.At, string(p.ev.Type), p.ev.CallID, nullID(p.ev.AgentID), p.ev.Queue, string(b)}
+	}
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{schema, "events"},
+		[]string{"seq", "at", "type", "call_id", "agent_id", "queue", "data"}, pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("tenant %s: insert events: %w", tenant, err)
+	}
+	for _, p := range evs {
+		ev := &p.ev
+		if ev.State != nil {
+			if err := writeStateChange(ctx, tx, table, ev); err != nil {
+				return err
+			}
+		}
+		if ev.CDR != nil {
+			if err := insertCDR(ctx, tx, table("cdrs"), ev.CDR, ev.Seq); err != nil {
+				return fmt.Errorf("tenant %s: %w", tenant, err)
+			}
+		}
+	}
+	return nil
+}
+
+func writeStateChange(ctx context.Context, tx pgx.Tx, table func(string) string, ev *Event) error {
+	s := ev.State
+	_, err := tx.Exec(ctx, `INSERT INTO `+table("agent_state_log")+` (seq, agent_id, at, from_state, to_state, reason, call_id, actor)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, ev.Seq, ev.AgentID, ev.At, string(s.From), string(s.To), s.Reason, ev.CallID, s.Actor)
+	if err != nil {
+		return fmt.Errorf("log state of agent %d: %w", ev.AgentID, err)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO `+table("agent_states")+` (agent_id, state, reason, call_id, since, seq)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (agent_id) DO UPDATE SET state = excluded.state, reason = excluded.reason,
+			call_id = excluded.call_id, since = excluded.since, seq = excluded.seq`,
+		ev.AgentID, string(s.To), s.Reason, ev.CallID, ev.At, ev.Seq)
+	if err != nil {
+		return fmt.Errorf("set state of agent %d: %w", ev.AgentID, err)
+	}
+	return nil
+}
+
+// Since reads a tenant's events after sequence number after, oldest first, at most limit
+// (replay after a reconnect).
+func (l *EventLog) Since(ctx context.Context, tenant string, after int64, limit int) ([]Event, error) {
+	if err := db.CheckTenantCode(tenant); err != nil {
+		return nil, fault.Errorf(fault.Invalid, "%s", err)
+	}
+	var out []Event
+	err := db.InTenant(ctx, l.pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT seq, at, type, call_id, coalesce(agent_id, 0), queue, data
+			FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			ev := Event{Tenant: tenant}
+			var typ string
+			if err := rows.Scan(&ev.Seq, &ev.At, &typ, &ev.CallID, &ev.AgentID, &ev.Queue, &ev.Data); err != nil {
+				return err
+			}
+			ev.Type = EventType(typ)
+			out = append(out, ev)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read events of %s after %d: %w", tenant, after, err)
+	}
+	return out, nil
+}
+
+// Subscription receives durable events as they are written. A subscriber that falls behind
+// (its buffer is full) is dropped: C is closed and Dropped reports true; it subscribes again
+// and replays with Since from the last sequence number it saw.
+type Subscription struct {
+	C       <-chan Event
+	c       chan Event
+	tenant  string
+	log     *EventLog
+	dropped bool
+	closed  bool
+}
+
+// Subscribe delivers the events of tenant ("" for every tenant) to a channel of size buffer.
+func (l *EventLog) Subscribe(tenant string, buffer int) *Subscription {
+	c := make(chan Event, max(buffer, 1))
+	s := &Subscription{C: c, c: c, tenant: tenant, log: l}
+	l.subMu.Lock()
+	l.subs[s] = struct{}{}
+	l.subMu.Unlock()
+	return s
+}
+
+// Close ends the subscription and closes C.
+func (s *Subscription) Close() {
+	s.log.subMu.Lock()
+	defer s.log.subMu.Unlock()
+	s.end()
+}
+
+// Dropped reports whether the log dropped the subscription for falling behind.
+func (s *Subscription) Dropped() bool {
+	s.log.subMu.Lock()
+	defer s.log.subMu.Unlock()
+	return s.dropped
+}
+
+// end closes the channel once; the caller holds subMu.
+func (s *Subscription) end() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	delete(s.log.subs, s)
+	close(s.c)
+}
+
+func (l *EventLog) deliver(ev Event) {
+	// Subscribers share one copy of the event, to be read only: the appender keeps its own.
+	ev.State, ev.CDR = cloneState(ev.State), cloneCDR(ev.CDR)
+	l.subMu.Lock()
+	defer l.subMu.Unlock()
+	for s := range l.subs {
+		if s.tenant != "" && s.tenant != ev.Tenant {
+			continue
+		}
+		select {
+		case s.c <- ev:
+		default:
+			s.dropped = true
+			s.end()
+			l.m.subscribersDropped.Inc()
+		}
+	}
+}
+
+func cloneState(s *StateChange) *StateChange {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	return &c
+}
+
+func cloneCDR(c *CDR) *CDR {
+	if c == nil {
+		return nil
+	}
+	d := *c
+	d.SIPCallIDs = append([]string(nil), c.SIPCallIDs...)
+	return &d
+}
