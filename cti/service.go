@@ -1,0 +1,273 @@
+package cti
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config is what operators set for the SIP side. Zero values take the defaults.
+type Config struct {
+	UDPAddr string // e.g. "0.0.0.0:5060"; "" with TCPAddr "" too means DefaultAddr on both
+	TCPAddr string
+	// TLSAddr with a certificate and key adds SIP over TLS.
+	TLSAddr, TLSCertFile, TLSKeyFile string
+	// Host is the address ctid puts in Record-Route and Via; default: the UDP listener's.
+	Host string
+
+	MaxMessageSize int     // bytes; default 16 KiB
+	SourceRate     float64 // messages per second per source IP; default 200
+	SourceBurst    int     // default 400
+
+	NonceTTL       time.Duration // digest nonce lifetime; default 5 minutes
+	MinExpires     int           // REGISTER Expires bounds in seconds: default 60 …
+	MaxExpires     int           // … 3600
+	DefaultExpires int           // when the phone asks for none: 600
+	AuthFailLimit  int           // failed digest answers per user and source before 403; default 5
+}
+
+// DefaultAddr is where ctid listens for SIP when nothing is configured.
+const DefaultAddr = "0.0.0.0:5060"
+
+// udpReadBuffer is the kernel receive buffer asked for the UDP socket: bursts of INVITEs
+// must not overflow the default (~200 KiB) while the stack is busy.
+const udpReadBuffer = 4 << 20
+
+func (c *Config) setDefaults() {
+	if c.UDPAddr == "" && c.TCPAddr == "" {
+		c.UDPAddr, c.TCPAddr = DefaultAddr, DefaultAddr
+	}
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = defaultMaxMessageSize
+	}
+	if c.SourceRate <= 0 {
+		c.SourceRate = defaultSourceRate
+	}
+	if c.SourceBurst <= 0 {
+		c.SourceBurst = defaultSourceBurst
+	}
+	if c.NonceTTL <= 0 {
+		c.NonceTTL = defaultNonceTTL
+	}
+	if c.MinExpires <= 0 {
+		c.MinExpires = defaultMinExpires
+	}
+	if c.MaxExpires <= 0 {
+		c.MaxExpires = defaultMaxExpires
+	}
+	if c.DefaultExpires <= 0 {
+		c.DefaultExpires = defaultExpires
+	}
+	if c.AuthFailLimit <= 0 {
+		c.AuthFailLimit = defaultAuthFailLimit
+	}
+}
+
+// Service is ctid's SIP side: listeners, registrar, proxy and ACD, with the event log and
+// agent states they drive. New builds it, Run serves until its context ends.
+type Service struct {
+	cfg    Config
+	pool   *pgxpool.Pool
+	log    *slog.Logger
+	m      *metrics
+	events *EventLog
+	agents *Agents
+	guard  *guard
+
+	ua     *sipgo.UserAgent
+	server *sipgo.Server
+	client *sipgo.Client
+
+	ready chan struct{}
+	mu    sync.Mutex
+	addrs map[string]string // network → bound host:port
+}
+
+// New builds the SIP service on pool; nothing listens until Run.
+func New(cfg Config, pool *pgxpool.Pool, logger *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+	cfg.setDefaults()
+	logger = logger.With("component", "cti")
+	m := newMetrics(reg)
+	s := &Service{cfg: cfg, pool: pool, log: logger, m: m, ready: make(chan struct{}), addrs: map[string]string{}}
+	s.events = NewEventLog(pool, logger, m)
+	s.agents = NewAgents(pool, s.events, m)
+	s.guard = newGuard(cfg.MaxMessageSize, cfg.SourceRate, cfg.SourceBurst, m)
+	sipLog := newQuietLogger(logger.With("sip", "sipgo"))
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent("ctid"),
+		sipgo.WithUserAgentTransportLayerOptions(
+			sip.WithTransportLayerLogger(sipLog),
+			sip.WithTransportLayerReadFilter(s.guard.filter),
+		),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog),
+			sip.WithTransactionLayerUnhandledResponseHandler(s.onStrayResponse)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("sip user agent: %w", err)
+	}
+	s.ua = ua
+	if s.server, err = sipgo.NewServer(ua, sipgo.WithServerLogger(sipLog)); err != nil {
+		return nil, fmt.Errorf("sip server: %w", err)
+	}
+	if s.client, err = sipgo.NewClient(ua, sipgo.WithClientLogger(sipLog)); err != nil {
+		return nil, fmt.Errorf("sip client: %w", err)
+	}
+	s.routes()
+	return s, nil
+}
+
+// Events is the event log (other packages subscribe to it).
+func (s *Service) Events() *EventLog { return s.events }
+
+// Agents is the agent state keeper (the HTTP API sets states through it).
+func (s *Service) Agents() *Agents { return s.agents }
+
+// Ready is closed once the listeners are bound.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
+
+// Addr is the bound address of a listener ("udp", "tcp", "tls"), "" when not listening.
+func (s *Service) Addr(network string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addrs[network]
+}
+
+// partitionCheckEvery is how often CDR partitions ahead are made sure of.
+const partitionCheckEvery = 6 * time.Hour
+
+// Run binds the listeners and serves SIP until ctx ends, then closes the listeners, the
+// SIP stack and the event log (writing what is queued) before it returns.
+func (s *Service) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var closers []func()
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
+	logCtx, stopLog := context.WithCancel(context.WithoutCancel(ctx))
+	go s.events.Run(logCtx)
+	// The event log stops last: handlers finishing calls still append.
+	closers = append(closers, func() { stopLog(); s.events.Wait() })
+	closers = append(closers, func() {
+		if err := s.ua.Close(); err != nil {
+			s.log.Warn("close sip stack", "error", err)
+		}
+	})
+
+	if err := s.ensureAllPartitions(ctx); err != nil {
+		return err
+	}
+	errc := make(chan error, 3)
+	if s.cfg.UDPAddr != "" {
+		conn, err := net.ListenPacket("udp", s.cfg.UDPAddr)
+		if err != nil {
+			return fmt.Errorf("listen sip udp %s: %w", s.cfg.UDPAddr, err)
+		}
+		if uc, ok := conn.(*net.UDPConn); ok {
+			if err := uc.SetReadBuffer(udpReadBuffer); err != nil {
+				s.log.Warn("set udp receive buffer", "error", err)
+			}
+		}
+		s.setAddr("udp", conn.LocalAddr().String())
+		closers = append(closers, func() { conn.Close() })
+		go func() { errc <- serveErr("udp", s.server.ServeUDP(conn)) }()
+	}
+	if s.cfg.TCPAddr != "" {
+		l, err := net.Listen("tcp", s.cfg.TCPAddr)
+		if err != nil {
+			return fmt.Errorf("listen sip tcp %s: %w", s.cfg.TCPAddr, err)
+		}
+		s.setAddr("tcp", l.Addr().String())
+		closers = append(closers, func() { l.Close() })
+		go func() { errc <- serveErr("tcp", s.server.ServeTCP(l)) }()
+	}
+	if s.cfg.TLSAddr != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("sip tls certificate: %w", err)
+		}
+		l, err := tls.Listen("tcp", s.cfg.TLSAddr, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			return fmt.Errorf("listen sip tls %s: %w", s.cfg.TLSAddr, err)
+		}
+		s.setAddr("tls", l.Addr().String())
+		closers = append(closers, func() { l.Close() })
+		go func() { errc <- serveErr("tls", s.server.ServeTLS(l)) }()
+	}
+	s.log.Info("SIP listening", "udp", s.Addr("udp"), "tcp", s.Addr("tcp"), "tls", s.Addr("tls"))
+	close(s.ready)
+	tick := time.NewTicker(partitionCheckEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errc:
+			if err != nil {
+				return err
+			}
+		case <-tick.C:
+			if err := s.ensureAllPartitions(ctx); err != nil {
+				s.log.Error("CDR partitions", "error", err)
+			}
+		}
+	}
+}
+
+func serveErr(network string, err error) error {
+	if err == nil || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return fmt.Errorf("serve sip %s: %w", network, err)
+}
+
+func (s *Service) setAddr(network, addr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.addrs[network] = addr
+}
+
+// hostPort is the address ctid advertises (Record-Route, Via) for network.
+func (s *Service) hostPort(network string) (string, int) {
+	addr := s.Addr(network)
+	if addr == "" {
+		addr = s.Addr("udp")
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	if s.cfg.Host != "" {
+		host = s.cfg.Host
+	}
+	return host, p
+}
+
+func (s *Service) ensureAllPartitions(ctx context.Context) error {
+	rows, err := s.pool.Query(ctx, `SELECT code FROM platform.tenants ORDER BY code`)
+	if err != nil {
+		return fmt.Errorf("list tenants: %w", err)
+	}
+	codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("list tenants: %w", err)
+	}
+	for _, code := range codes {
+		if err := EnsurePartitions(ctx, s.pool, code, time.Now()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
