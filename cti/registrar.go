@@ -1,6 +1,20 @@
 package cti
 
-import "time"
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ctid/ctid/db"
+	"github.com/ctid/ctid/fault"
+)
 
 // Registrar defaults (Config overrides them).
 const (
@@ -9,4 +23,398 @@ const (
 	defaultMaxExpires    = 3600
 	defaultExpires       = 600
 	defaultAuthFailLimit = 5
+	authFailWindow       = 15 * time.Minute // failures older than this are forgotten
+	maxContactsPerExt    = 10
 )
+
+// binding is one registered contact of an extension.
+type binding struct {
+	Contact   sip.Uri
+	Raw       string // the Contact URI as registered
+	AgentID   int64
+	Source    string
+	CallID    string
+	CSeq      uint32
+	ExpiresAt time.Time
+}
+
+// registrar authenticates REGISTER with digest and keeps bindings in PostgreSQL and in memory.
+type registrar struct {
+	s      *Service
+	dir    *directory
+	nonces *nonces
+
+	mu       sync.Mutex
+	bindings map[string]map[string][]*binding // tenant → extension → contacts
+	failures map[string]*authFailures         // tenant/extension/source → failed answers
+}
+
+type authFailures struct {
+	n     int
+	first time.Time
+}
+
+func newRegistrar(s *Service) *registrar {
+	return &registrar{s: s, dir: &directory{pool: s.pool}, nonces: newNonces(s.cfg.NonceTTL),
+		bindings: map[string]map[string][]*binding{}, failures: map[string]*authFailures{}}
+}
+
+// load reads every tenant's unexpired bindings (a restart keeps registrations).
+func (r *registrar) load(ctx context.Context) error {
+	rows, err := r.s.pool.Query(ctx, `SELECT code FROM platform.tenants`)
+	if err != nil {
+		return fmt.Errorf("load bindings: %w", err)
+	}
+	codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("load bindings: %w", err)
+	}
+	n := 0
+	for _, code := range codes {
+		err := db.InTenant(ctx, r.s.pool, db.Scope{Schema: db.SchemaName(code)}, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT extension, contact, agent_id, source, call_id, cseq, expires_at
+				FROM sip_bindings WHERE expires_at > now()`)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var ext string
+				b := &binding{}
+				if err := rows.Scan(&ext, &b.Raw, &b.AgentID, &b.Source, &b.CallID, &b.CSeq, &b.ExpiresAt); err != nil {
+					return err
+				}
+				if err := sip.ParseUri(b.Raw, &b.Contact); err != nil {
+					continue // stored by an older ctid in a form we no longer read: the phone re-registers
+				}
+				r.put(code, ext, b)
+				n++
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return fmt.Errorf("load bindings of %s: %w", code, err)
+		}
+	}
+	r.s.m.registrations.Set(float64(n))
+	return nil
+}
+
+// put adds or replaces (by contact) a binding in memory; the caller holds no lock.
+func (r *registrar) put(tenant, ext string, b *binding) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	exts := r.bindings[tenant]
+	if exts == nil {
+		exts = map[string][]*binding{}
+		r.bindings[tenant] = exts
+	}
+	list := exts[ext][:0:0]
+	for _, x := range exts[ext] {
+		if x.Raw != b.Raw {
+			list = append(list, x)
+		}
+	}
+	exts[ext] = append(list, b)
+}
+
+// contacts are the unexpired bindings of an extension.
+func (r *registrar) contacts(tenant, ext string) []*binding {
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*binding
+	for _, b := range r.bindings[tenant][ext] {
+		if b.ExpiresAt.After(now) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func (r *registrar) countBindings() int {
+	now := time.Now()
+	n := 0
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, exts := range r.bindings {
+		for _, list := range exts {
+			for _, b := range list {
+				if b.ExpiresAt.After(now) {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// onRegister handles REGISTER: tenant by the To domain, digest against the agent's HA1,
+// then the binding changes (add, refresh, remove one, remove all with *).
+func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
+	defer cancel()
+	to := req.To()
+	ext := to.Address.User
+	tenant, err := r.dir.tenantByDomain(ctx, to.Address.Host)
+	if err != nil {
+		r.s.respondErr(tx, req, err)
+		return
+	}
+	user, ok := r.authenticate(ctx, req, tx, tenant, ext)
+	if !ok {
+		return
+	}
+	if err := r.apply(ctx, req, tenant, user); err != nil {
+		var fe *fault.Error
+		if asFault(err, &fe) && fe.Code == fault.Invalid && strings.HasPrefix(fe.Message, "Interval Too Brief") {
+			r.s.respond(tx, req, 423, "Interval Too Brief", sip.NewHeader("Min-Expires", strconv.Itoa(r.s.cfg.MinExpires)))
+			return
+		}
+		r.s.respondErr(tx, req, err)
+		return
+	}
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	now := time.Now()
+	for _, b := range r.contacts(tenant.Code, ext) {
+		secs := int(b.ExpiresAt.Sub(now).Round(time.Second) / time.Second)
+		res.AppendHeader(sip.NewHeader("Contact", "<"+b.Raw+">;expires="+strconv.Itoa(secs)))
+	}
+	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
+	r.s.send(tx, req, res)
+}
+
+// authenticate answers 401/403 itself and returns false unless req carries a good digest.
+func (r *registrar) authenticate(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, t *sipTenant, ext string) (*sipUser, bool) {
+	failKey := t.Code + "/" + ext + "/" + hostOfSource(req.Source())
+	if r.locked(failKey) {
+		r.s.respond(tx, req, 403, "Forbidden")
+		return nil, false
+	}
+	h := req.GetHeader("Authorization")
+	if h == nil {
+		r.challenge(tx, req, t.Domain, false)
+		return nil, false
+	}
+	cred, err := digest.ParseCredentials(h.Value())
+	if err != nil {
+		r.s.respond(tx, req, 400, "Bad Authorization header")
+		return nil, false
+	}
+	if cred.Realm != t.Domain {
+		r.challenge(tx, req, t.Domain, false)
+		return nil, false
+	}
+	valid, stale := r.nonces.check(cred.Nonce, t.Domain)
+	if !valid {
+		r.challenge(tx, req, t.Domain, false)
+		return nil, false
+	}
+	user, err := r.dir.userByExtension(ctx, t, ext)
+	if err != nil && fault.CodeOf(err) != fault.NotFound {
+		r.s.respondErr(tx, req, err)
+		return nil, false
+	}
+	good := err == nil && !user.Disabled && cred.Username == ext && user.Realm == t.Domain &&
+		verifyDigest(cred, string(req.Method), user)
+	if !good {
+		// Unknown extensions fail like wrong passwords: no probing for which exist.
+		if r.fail(failKey) {
+			r.s.log.Warn("SIP authentication locked", "tenant", t.Code, "extension", ext, "source", req.Source())
+			r.s.respond(tx, req, 403, "Forbidden")
+			return nil, false
+		}
+		r.challenge(tx, req, t.Domain, false)
+		return nil, false
+	}
+	if stale {
+		// The right password with an old nonce: the phone retries at once with the new one.
+		r.challenge(tx, req, t.Domain, true)
+		return nil, false
+	}
+	r.clearFailures(failKey)
+	return user, true
+}
+
+func (r *registrar) challenge(tx sip.ServerTransaction, req *sip.Request, realm string, stale bool) {
+	var hs []sip.Header
+	for _, c := range r.nonces.challenges(realm, stale) {
+		hs = append(hs, sip.NewHeader("WWW-Authenticate", c))
+	}
+	r.s.respond(tx, req, 401, "Unauthorized", hs...)
+}
+
+func (r *registrar) locked(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.failures[key]
+	if f == nil {
+		return false
+	}
+	if time.Since(f.first) > authFailWindow {
+		delete(r.failures, key)
+		return false
+	}
+	return f.n >= r.s.cfg.AuthFailLimit
+}
+
+// fail records a failed answer and reports whether the limit is now reached.
+func (r *registrar) fail(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.failures[key]
+	if f == nil || time.Since(f.first) > authFailWindow {
+		f = &authFailures{first: time.Now()}
+		r.failures[key] = f
+	}
+	f.n++
+	return f.n >= r.s.cfg.AuthFailLimit
+}
+
+func (r *registrar) clearFailures(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.failures, key)
+}
+
+func hostOfSource(src string) string {
+	if i := strings.LastIndexByte(src, ':'); i > 0 {
+		return strings.Trim(src[:i], "[]")
+	}
+	return src
+}
+
+// apply makes the REGISTER's binding changes durable, then takes them in memory.
+func (r *registrar) apply(ctx context.Context, req *sip.Request, t *sipTenant, u *sipUser) error {
+	cfg := r.s.cfg
+	headerExpires := -1
+	if h := req.GetHeader("Expires"); h != nil {
+		v, err := strconv.Atoi(strings.TrimSpace(h.Value()))
+		if err != nil || v < 0 {
+			return fault.Errorf(fault.Invalid, "Expires header %q is not a number of seconds", h.Value())
+		}
+		headerExpires = v
+	}
+	contacts := req.GetHeaders("Contact")
+	if len(contacts) == 0 {
+		return nil // a query: the 200 lists the bindings
+	}
+	seq := req.CSeq().SeqNo
+	callID := req.CallID().Value()
+	source := strings.ToLower(req.Transport()) + ":" + req.Source()
+	ua := ""
+	if h := req.GetHeader("User-Agent"); h != nil {
+		ua = truncate(h.Value())
+	}
+	type change struct {
+		raw     string
+		uri     sip.Uri
+		expires int
+	}
+	var changes []change
+	removeAll := false
+	for _, h := range contacts {
+		c, ok := h.(*sip.ContactHeader)
+		if !ok {
+			return fault.Errorf(fault.Invalid, "Contact header %q cannot be read", h.Value())
+		}
+		if c.Address.Wildcard {
+			if headerExpires != 0 || len(contacts) > 1 {
+				return fault.Errorf(fault.Invalid, "Contact * needs Expires: 0 and no other contacts")
+			}
+			removeAll = true
+			break
+		}
+		exp := headerExpires
+		if v, ok := c.Params.Get("expires"); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fault.Errorf(fault.Invalid, "contact expires %q is not a number of seconds", v)
+			}
+			exp = n
+		}
+		if exp < 0 {
+			exp = cfg.DefaultExpires
+		}
+		if exp > 0 && exp < cfg.MinExpires {
+			return fault.Errorf(fault.Invalid, "Interval Too Brief")
+		}
+		exp = min(exp, cfg.MaxExpires)
+		changes = append(changes, change{raw: c.Address.String(), uri: c.Address, expires: exp})
+	}
+	now := time.Now()
+	err := db.InTenant(ctx, r.s.pool, db.Scope{Schema: db.SchemaName(t.Code)}, func(tx pgx.Tx) error {
+		if removeAll {
+			_, err := tx.Exec(ctx, `DELETE FROM sip_bindings WHERE extension = $1`, u.Extension)
+			return err
+		}
+		for _, c := range changes {
+			if c.expires == 0 {
+				if _, err := tx.Exec(ctx, `DELETE FROM sip_bindings WHERE extension = $1 AND contact = $2`, u.Extension, c.raw); err != nil {
+					return err
+				}
+				continue
+			}
+			// An older CSeq of the same Call-ID is a reordered retransmission: it changes nothing.
+			_, err := tx.Exec(ctx, `INSERT INTO sip_bindings (extension, contact, agent_id, source, call_id, cseq, expires_at, user_agent, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+				ON CONFLICT (extension, contact) DO UPDATE SET agent_id = excluded.agent_id, source = excluded.source,
+					call_id = excluded.call_id, cseq = excluded.cseq, expires_at = excluded.expires_at,
+					user_agent = excluded.user_agent, updated_at = now()
+				WHERE sip_bindings.call_id <> excluded.call_id OR sip_bindings.cseq < excluded.cseq`,
+				u.Extension, c.raw, u.ID, source, callID, int64(seq), now.Add(time.Duration(c.expires)*time.Second), ua)
+			if err != nil {
+				return err
+			}
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM sip_bindings WHERE extension = $1 AND expires_at > now()`, u.Extension).Scan(&n); err != nil {
+			return err
+		}
+		if n > maxContactsPerExt {
+			return fault.Errorf(fault.Invalid, "extension %s may register at most %d contacts", u.Extension, maxContactsPerExt)
+		}
+		return nil
+	})
+	if err != nil {
+		if fault.CodeOf(err) != fault.Internal {
+			return err
+		}
+		return fmt.Errorf("register extension %s of %s: %w", u.Extension, t.Code, err)
+	}
+	r.mu.Lock()
+	exts := r.bindings[t.Code]
+	if exts == nil {
+		exts = map[string][]*binding{}
+		r.bindings[t.Code] = exts
+	}
+	if removeAll {
+		delete(exts, u.Extension)
+	}
+	r.mu.Unlock()
+	for _, c := range changes {
+		if c.expires == 0 {
+			r.remove(t.Code, u.Extension, c.raw)
+			continue
+		}
+		r.put(t.Code, u.Extension, &binding{Contact: c.uri, Raw: c.raw, AgentID: u.ID, Source: source, CallID: callID,
+			CSeq: seq, ExpiresAt: now.Add(time.Duration(c.expires) * time.Second)})
+	}
+	r.s.m.registrations.Set(float64(r.countBindings()))
+	return nil
+}
+
+func (r *registrar) remove(tenant, ext, raw string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	list := r.bindings[tenant][ext]
+	out := list[:0:0]
+	for _, b := range list {
+		if b.Raw != raw {
+			out = append(out, b)
+		}
+	}
+	if r.bindings[tenant] != nil {
+		r.bindings[tenant][ext] = out
+	}
+}

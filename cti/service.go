@@ -85,6 +85,7 @@ type Service struct {
 	events *EventLog
 	agents *Agents
 	guard  *guard
+	reg    *registrar
 
 	ua     *sipgo.UserAgent
 	server *sipgo.Server
@@ -103,6 +104,7 @@ func New(cfg Config, pool *pgxpool.Pool, logger *slog.Logger, reg prometheus.Reg
 	s := &Service{cfg: cfg, pool: pool, log: logger, m: m, ready: make(chan struct{}), addrs: map[string]string{}}
 	s.events = NewEventLog(pool, logger, m)
 	s.agents = NewAgents(pool, s.events, m)
+	s.reg = newRegistrar(s)
 	s.guard = newGuard(cfg.MaxMessageSize, cfg.SourceRate, cfg.SourceBurst, m)
 	sipLog := newQuietLogger(logger.With("sip", "sipgo"))
 	ua, err := sipgo.NewUA(
@@ -169,6 +171,9 @@ func (s *Service) Run(ctx context.Context) error {
 	})
 
 	if err := s.ensureAllPartitions(ctx); err != nil {
+		return err
+	}
+	if err := s.reg.load(ctx); err != nil {
 		return err
 	}
 	errc := make(chan error, 3)

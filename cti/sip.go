@@ -1,10 +1,14 @@
 package cti
 
 import (
+	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/ctid/ctid/fault"
 )
 
 // allowed is the Allow header ctid sends.
@@ -13,6 +17,7 @@ const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE"
 // routes registers the SIP handlers.
 func (s *Service) routes() {
 	s.server.OnOptions(s.guarded(s.onOptions))
+	s.server.OnRegister(s.guarded(s.reg.onRegister))
 	s.server.OnNoRoute(s.guarded(s.onUnsupported))
 }
 
@@ -96,3 +101,22 @@ func (s *Service) onUnsupported(req *sip.Request, tx sip.ServerTransaction) {
 func (s *Service) onStrayResponse(res *sip.Response) {
 	s.m.sipDropped.WithLabelValues("stray_response").Inc()
 }
+
+// handlerTimeout bounds the database work of one SIP request.
+const handlerTimeout = 5 * time.Second
+
+// respondErr answers with the SIP status of err's fault code; internal errors are logged.
+func (s *Service) respondErr(tx sip.ServerTransaction, req *sip.Request, err error) {
+	code := fault.CodeOf(err)
+	if code == fault.Internal {
+		s.log.Error("sip request failed", "method", req.Method, "call_id", req.CallID().Value(), "error", err)
+	}
+	status := fault.SIPStatus(code)
+	reason := "Server Internal Error"
+	if code != fault.Internal {
+		reason = truncate(fault.MessageOf(err))
+	}
+	s.respond(tx, req, status, reason)
+}
+
+func asFault(err error, target **fault.Error) bool { return errors.As(err, target) }

@@ -1,0 +1,196 @@
+package cti
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ctid/ctid/fault"
+)
+
+var sipDomainRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
+
+// Limits of SIP passwords.
+const (
+	minSIPPassword = 8
+	maxSIPPassword = 128
+)
+
+// SetSIPDomain sets the SIP domain (digest realm) of a tenant. Its agents' SIP passwords
+// are made for the old realm and must be set again.
+func SetSIPDomain(ctx context.Context, pool *pgxpool.Pool, tenantCode, domain string) error {
+	domain = strings.ToLower(strings.TrimSpace(domain))
+	if len(domain) > 253 || !sipDomainRE.MatchString(domain) {
+		return fault.Errorf(fault.Invalid, "SIP domain %q is not a host name", domain)
+	}
+	tag, err := pool.Exec(ctx, `UPDATE platform.tenants SET sip_domain = $2 WHERE code = $1`, tenantCode, domain)
+	if err != nil {
+		if strings.Contains(err.Error(), "tenants_sip_domain") {
+			return fault.Errorf(fault.Conflict, "SIP domain %q belongs to another tenant", domain)
+		}
+		return fmt.Errorf("set SIP domain of %q: %w", tenantCode, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fault.Errorf(fault.NotFound, "tenant %q does not exist", tenantCode)
+	}
+	return nil
+}
+
+// SetSIPPassword stores the digest HA1s (MD5 and SHA-256) of an agent's SIP password for the
+// realm of the agent's tenant; the password itself is not kept. The agent needs an extension
+// and the tenant a SIP domain.
+func SetSIPPassword(ctx context.Context, pool *pgxpool.Pool, userID int64, password string) error {
+	if n := utf8.RuneCountInString(password); n < minSIPPassword || n > maxSIPPassword {
+		return fault.Errorf(fault.Invalid, "SIP password must have %d–%d characters", minSIPPassword, maxSIPPassword)
+	}
+	var ext, realm *string
+	err := pool.QueryRow(ctx, `SELECT u.extension, t.sip_domain FROM platform.users u
+		JOIN platform.tenants t ON t.id = u.tenant_id WHERE u.id = $1`, userID).Scan(&ext, &realm)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fault.Errorf(fault.NotFound, "user %d does not exist or belongs to no tenant", userID)
+	}
+	if err != nil {
+		return fmt.Errorf("load user %d: %w", userID, err)
+	}
+	if ext == nil {
+		return fault.Errorf(fault.Invalid, "user %d has no extension: a SIP password needs one", userID)
+	}
+	if realm == nil {
+		return fault.Errorf(fault.Invalid, "the user's tenant has no SIP domain: set it first")
+	}
+	_, err = pool.Exec(ctx, `UPDATE platform.users SET sip_ha1_md5 = $2, sip_ha1_sha256 = $3, sip_realm = $4,
+		updated_at = now() WHERE id = $1`, userID, ha1(md5Alg, *ext, *realm, password), ha1(sha256Alg, *ext, *realm, password), *realm)
+	if err != nil {
+		return fmt.Errorf("store SIP password of user %d: %w", userID, err)
+	}
+	return nil
+}
+
+// Digest algorithms ctid offers, strongest first (RFC 8760).
+const (
+	sha256Alg = "SHA-256"
+	md5Alg    = "MD5"
+)
+
+func ha1(alg, user, realm, password string) string {
+	s := user + ":" + realm + ":" + password
+	if alg == sha256Alg {
+		h := sha256.Sum256([]byte(s))
+		return hex.EncodeToString(h[:])
+	}
+	h := md5.Sum([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// sipUser is what digest and routing need of an agent.
+type sipUser struct {
+	ID        int64
+	Extension string
+	HA1MD5    string
+	HA1SHA256 string
+	Realm     string // the realm the HA1s were made for
+	Disabled  bool
+}
+
+// sipTenant is a tenant as SIP sees it.
+type sipTenant struct {
+	ID     int64
+	Code   string
+	Domain string
+	Region string
+}
+
+// domainCacheTTL bounds how long a change of SIP domains takes to reach the registrar.
+const domainCacheTTL = 10 * time.Second
+
+// directory finds tenants by SIP domain and agents by extension.
+type directory struct {
+	pool *pgxpool.Pool
+
+	mu       sync.Mutex
+	byDomain map[string]*sipTenant
+	loadedAt time.Time
+}
+
+func (d *directory) tenantByDomain(ctx context.Context, domain string) (*sipTenant, error) {
+	domain = strings.ToLower(domain)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if time.Since(d.loadedAt) > domainCacheTTL {
+		rows, err := d.pool.Query(ctx, `SELECT id, code, sip_domain, region FROM platform.tenants
+			WHERE sip_domain IS NOT NULL AND status = 'active'`)
+		if err != nil {
+			return nil, fmt.Errorf("load SIP domains: %w", err)
+		}
+		m := map[string]*sipTenant{}
+		for rows.Next() {
+			var t sipTenant
+			if err := rows.Scan(&t.ID, &t.Code, &t.Domain, &t.Region); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("load SIP domains: %w", err)
+			}
+			m[t.Domain] = &t
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("load SIP domains: %w", err)
+		}
+		d.byDomain, d.loadedAt = m, time.Now()
+	}
+	t := d.byDomain[domain]
+	if t == nil {
+		return nil, fault.Errorf(fault.NotFound, "no tenant has SIP domain %q", domain)
+	}
+	return t, nil
+}
+
+func (d *directory) tenantByCode(ctx context.Context, code string) (*sipTenant, error) {
+	var t sipTenant
+	var domain *string
+	err := d.pool.QueryRow(ctx, `SELECT id, code, sip_domain, region FROM platform.tenants WHERE code = $1`, code).
+		Scan(&t.ID, &t.Code, &domain, &t.Region)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fault.Errorf(fault.NotFound, "tenant %q does not exist", code)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load tenant %q: %w", code, err)
+	}
+	if domain != nil {
+		t.Domain = *domain
+	}
+	return &t, nil
+}
+
+func (d *directory) userByExtension(ctx context.Context, t *sipTenant, ext string) (*sipUser, error) {
+	var u sipUser
+	var md5h, shah, realm *string
+	err := d.pool.QueryRow(ctx, `SELECT id, extension, sip_ha1_md5, sip_ha1_sha256, sip_realm, disabled
+		FROM platform.users WHERE tenant_id = $1 AND extension = $2`, t.ID, ext).
+		Scan(&u.ID, &u.Extension, &md5h, &shah, &realm, &u.Disabled)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fault.Errorf(fault.NotFound, "extension %q does not exist", ext)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load extension %q: %w", ext, err)
+	}
+	for _, p := range []struct {
+		src *string
+		dst *string
+	}{{md5h, &u.HA1MD5}, {shah, &u.HA1SHA256}, {realm, &u.Realm}} {
+		if p.src != nil {
+			*p.dst = *p.src
+		}
+	}
+	return &u, nil
+}
