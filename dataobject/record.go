@@ -46,7 +46,9 @@ func (e *ValidationError) Error() string {
 }
 
 // Unwrap makes errors.As find the Invalid fault.
-func (e *ValidationError) Unwrap() error { return &fault.Error{Code: fault.Invalid, Message: e.Error()} }
+func (e *ValidationError) Unwrap() error {
+	return &fault.Error{Code: fault.Invalid, Message: e.Error()}
+}
 
 // ownerKey may be set among a record's values to give it to another agent.
 const ownerKey = "owner_id"
