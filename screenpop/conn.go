@@ -1,0 +1,279 @@
+package screenpop
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ctid/ctid/account"
+)
+
+// WebSocket limits of one console connection.
+const (
+	writeWait      = 10 * time.Second        // one frame must be written within this
+	pongWait       = 60 * time.Second        // a console that sends nothing (not even a pong) this long is gone
+	pingPeriod     = pongWait * 9 / 10       // pings keep proxies and the pong deadline alive
+	resumeWait     = 10 * time.Second        // the client's first frame (resume) must come within this
+	maxClientFrame = 4096                    // bytes; clients send only small control frames
+	popWait        = 1500 * time.Millisecond // a pop.offer waits this long for its payload
+	maxUnacked     = 256                     // delivery times kept for ack latency
+	// socketBuffer caps the kernel's send buffer of a console socket, so a console that stops
+	// reading fills its queue and is dropped instead of holding megabytes of memory.
+	socketBuffer = 64 << 10
+)
+
+type follow int
+
+const (
+	followNone follow = iota // an agent: their own events
+	followTeam               // a team lead: their team's agents too
+	followAll                // supervisors and admins: every agent of the tenant
+)
+
+// out is one message on its way to a console.
+type out struct {
+	delivery
+	replayed bool
+}
+
+// conn is one console's WebSocket: one reader, one writer, a bounded send queue.
+type conn struct {
+	hub    *Hub
+	ws     *websocket.Conn
+	tenant *account.Tenant
+	user   *account.User
+	follow follow
+	send   chan out
+
+	closeOnce sync.Once
+	done      chan struct{}
+
+	mu      sync.Mutex
+	unacked map[int64]time.Time // seq → when written
+	upTo    int64               // last seq written (replay and live)
+}
+
+func (c *conn) wants(agentID, team int64) bool {
+	switch {
+	case agentID == c.user.ID:
+		return true
+	case c.follow == followAll:
+		return true
+	case c.follow == followTeam:
+		return team != 0 && team == c.user.TeamID
+	}
+	return false
+}
+
+// enqueue is called by the hub with its lock held: it never blocks. A console whose queue is
+// full is disconnected; it will reconnect and replay from its last seq.
+func (c *conn) enqueue(o out) {
+	select {
+	case c.send <- o:
+	case <-c.done:
+	default:
+		c.hub.m.disconnects.WithLabelValues("slow").Inc()
+		c.close()
+	}
+}
+
+func (c *conn) close() {
+	c.closeOnce.Do(func() {
+		close(c.done)
+		_ = c.ws.Close()
+	})
+}
+
+var upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 4096}
+
+// ServeWS upgrades an authenticated request to a console connection for user, and serves it
+// until it closes. checkOrigin decides which pages may connect.
+func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, user *account.User, checkOrigin func(*http.Request) bool) {
+	u := upgrader
+	u.CheckOrigin = checkOrigin
+	ws, err := u.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader answered with an HTTP error
+	}
+	c := &conn{hub: h, ws: ws, tenant: user.Tenant, user: user, send: make(chan out, sendQueueSize),
+		done: make(chan struct{}), unacked: map[int64]time.Time{}}
+	switch {
+	case user.Can(account.PermWatchFloor) && account.ScopeOf(user.Roles) == account.ScopeAll:
+		c.follow = followAll
+	case user.Has(account.RoleTeamLead):
+		c.follow = followTeam
+	}
+	defer c.close()
+	ws.SetReadLimit(maxClientFrame)
+	if tc, ok := ws.NetConn().(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(socketBuffer)
+	}
+	if err := c.serve(r.Context()); err != nil && !errors.Is(err, context.Canceled) {
+		h.log.Debug("console connection ended", "user", user.Username, "err", err)
+	}
+}
+
+func (c *conn) serve(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	h := c.hub
+	current, err := h.currentSeq(ctx, c.tenant)
+	if err != nil {
+		return err
+	}
+	hello := map[string]any{"user_id": c.user.ID, "username": c.user.Username, "tenant": c.tenant.Code, "current_seq": current}
+	if err := c.writeMessage(Message{Seq: current, Type: TypeHello, Time: time.Now(), Data: hello}); err != nil {
+		return err
+	}
+	// The first client frame says where to resume.
+	_ = c.ws.SetReadDeadline(time.Now().Add(resumeWait))
+	var first ClientMessage
+	if err := c.ws.ReadJSON(&first); err != nil || first.Type != ClientResume || first.LastSeq < 0 {
+		_ = c.writeMessage(Message{Type: TypeError, Time: time.Now(), Data: map[string]any{"message": "first frame must be {\"type\":\"resume\",\"last_seq\":N}"}})
+		return errors.New("no resume frame")
+	}
+	start := first.LastSeq
+	if start == 0 || start > current {
+		if start, err = h.openCallStart(ctx, c.tenant, c.user.ID, current); err != nil {
+			return err
+		}
+	}
+	// Register before replaying: events after this point arrive live; the overlap with the
+	// replay is skipped by seq.
+	h.add(c)
+	defer h.remove(c)
+	go c.readLoop(cancel)
+	upTo, err := h.replay(ctx, c, start)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.upTo = max(c.upTo, upTo)
+	c.mu.Unlock()
+	ping := time.NewTicker(pingPeriod)
+	defer ping.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.done:
+			return nil
+		case o := <-c.send:
+			if err := c.write(ctx, o); err != nil {
+				return err
+			}
+		case <-ping.C:
+			_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := c.ws.WriteMessage(websocket.PingMessage, nil); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// write sends one routed message, with its pop payload when it is a pop.offer, unless the
+// console has it already.
+func (c *conn) write(ctx context.Context, o out) error {
+	c.mu.Lock()
+	dup := o.msg.Seq <= c.upTo
+	c.mu.Unlock()
+	if dup {
+		return nil
+	}
+	msg := o.msg
+	if o.pop {
+		data := map[string]any{}
+		for k, v := range msg.Data.(map[string]any) {
+			data[k] = v
+		}
+		pctx, cancel := context.WithTimeout(ctx, popWait)
+		p, err := c.hub.builder.Get(pctx, c.tenant, msg.Data.(map[string]any)["call_id"].(string))
+		cancel()
+		if err != nil {
+			c.hub.log.Warn("pop payload unavailable", "tenant", c.tenant.Code, "call", data["call_id"], "err", err)
+			data["degraded"] = "pop payload unavailable"
+		} else {
+			data["pop"] = p
+		}
+		msg.Data = data
+	}
+	if err := c.writeMessage(msg); err != nil {
+		return err
+	}
+	now := time.Now()
+	c.mu.Lock()
+	c.upTo = msg.Seq
+	if o.pop && len(c.unacked) < maxUnacked {
+		c.unacked[msg.Seq] = now
+	}
+	c.mu.Unlock()
+	c.hub.m.messages.WithLabelValues(msg.Type).Inc()
+	if !o.replayed {
+		c.hub.m.deliverSeconds.WithLabelValues(msg.Type).Observe(now.Sub(msg.Time).Seconds())
+	}
+	if o.pop && o.delivery.agentID == c.user.ID {
+		c.hub.recordDelivery(ctx, c.tenant, c.user.ID, msg.Seq, now)
+	}
+	return nil
+}
+
+func (c *conn) writeMessage(m Message) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+	return c.ws.WriteMessage(websocket.TextMessage, b)
+}
+
+// readLoop reads acks (and pongs) until the connection ends.
+func (c *conn) readLoop(cancel context.CancelFunc) {
+	defer cancel()
+	defer c.close()
+	_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
+	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(pongWait)) })
+	for {
+		var m ClientMessage
+		if err := c.ws.ReadJSON(&m); err != nil {
+			return
+		}
+		_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
+		if m.Type != ClientAck {
+			continue // a late resume or an unknown frame changes nothing
+		}
+		c.mu.Lock()
+		sent, ok := c.unacked[m.Seq]
+		delete(c.unacked, m.Seq)
+		c.mu.Unlock()
+		if ok {
+			now := time.Now()
+			c.hub.m.ackSeconds.Observe(now.Sub(sent).Seconds())
+			c.hub.recordAck(context.Background(), c.tenant, c.user.ID, m.Seq, now)
+		}
+	}
+}
+
+func (h *Hub) recordDelivery(ctx context.Context, t *account.Tenant, agentID, seq int64, at time.Time) {
+	_, err := h.pool.Exec(ctx, `INSERT INTO `+quoted(t.Scope().Schema, "pop_deliveries")+` (seq, agent_id, delivered_at)
+		VALUES ($1, $2, $3) ON CONFLICT (agent_id, seq) DO NOTHING`, seq, agentID, at)
+	if err != nil {
+		h.log.Warn("record pop delivery", "err", err)
+	}
+}
+
+func (h *Hub) recordAck(ctx context.Context, t *account.Tenant, agentID, seq int64, at time.Time) {
+	_, err := h.pool.Exec(ctx, `UPDATE `+quoted(t.Scope().Schema, "pop_deliveries")+` SET acked_at = coalesce(acked_at, $3)
+		WHERE agent_id = $1 AND seq = $2`, agentID, seq, at)
+	if err != nil {
+		h.log.Warn("record pop ack", "err", err)
+	}
+}
+
+func quoted(schema, table string) string { return pgx.Identifier{schema, table}.Sanitize() }

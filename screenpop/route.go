@@ -1,0 +1,93 @@
+package screenpop
+
+import (
+	"github.com/ctid/ctid/cti"
+)
+
+// delivery is one message for one agent's consoles. pop marks a pop.offer whose payload
+// comes from the builder (by call id) when the message is written.
+type delivery struct {
+	agentID int64
+	msg     Message
+	pop     bool
+}
+
+// router turns the event stream of one tenant into deliveries. It remembers which agent a
+// call is ringing or connected to, so that the caller hanging up retracts that agent's pop.
+// One router follows the live stream in the hub; each replay builds its own.
+type router struct {
+	callAgent map[string]int64
+}
+
+func newRouter() *router { return &router{callAgent: map[string]int64{}} }
+
+// route returns what ev means for agents' consoles.
+func (r *router) route(ev cti.Event) []delivery {
+	msg := func(typ string, data map[string]any) Message {
+		if data == nil {
+			data = map[string]any{}
+		}
+		data["call_id"] = ev.CallID
+		if ev.AgentID != 0 {
+			data["agent_id"] = ev.AgentID
+		}
+		return Message{Seq: ev.Seq, Type: typ, Time: ev.At, Data: data}
+	}
+	switch ev.Type {
+	case cti.CallRinging:
+		if ev.AgentID == 0 {
+			return nil
+		}
+		r.callAgent[ev.CallID] = ev.AgentID
+		return []delivery{{agentID: ev.AgentID, msg: msg(TypePopOffer, map[string]any{"queue": ev.Queue}), pop: true}}
+	case cti.CallAnswered:
+		if ev.AgentID == 0 {
+			return nil
+		}
+		r.callAgent[ev.CallID] = ev.AgentID
+		return []delivery{{agentID: ev.AgentID, msg: msg(TypePopUpdate, map[string]any{"status": "answered"})}}
+	case cti.CallMissed:
+		if ev.AgentID == 0 {
+			return nil
+		}
+		if r.callAgent[ev.CallID] == ev.AgentID {
+			delete(r.callAgent, ev.CallID)
+		}
+		return []delivery{{agentID: ev.AgentID, msg: msg(TypePopRetract, map[string]any{"reason": "rang_out", "why": ev.Data["why"]})}}
+	case cti.CallAbandoned:
+		agent, ok := r.callAgent[ev.CallID]
+		delete(r.callAgent, ev.CallID)
+		if !ok {
+			return nil
+		}
+		m := msg(TypePopRetract, map[string]any{"reason": "caller_hung_up"})
+		m.Data.(map[string]any)["agent_id"] = agent
+		return []delivery{{agentID: agent, msg: m}}
+	case cti.CallEnded:
+		agent := ev.AgentID
+		if a, ok := r.callAgent[ev.CallID]; ok && agent == 0 {
+			agent = a
+		}
+		delete(r.callAgent, ev.CallID)
+		if agent == 0 {
+			return nil
+		}
+		m := msg(TypePopUpdate, map[string]any{"status": "ended", "result": ev.Data["result"], "hangup_by": ev.Data["hangup_by"]})
+		m.Data.(map[string]any)["agent_id"] = agent
+		return []delivery{{agentID: agent, msg: m}}
+	case cti.AgentStateSet:
+		if ev.AgentID == 0 {
+			return nil
+		}
+		data := map[string]any{}
+		if ev.State != nil {
+			data["from"], data["to"], data["reason"] = string(ev.State.From), string(ev.State.To), ev.State.Reason
+		} else {
+			data["from"], data["to"], data["reason"] = ev.Data["from"], ev.Data["to"], ev.Data["reason"]
+		}
+		m := msg(TypeAgentState, data)
+		delete(m.Data.(map[string]any), "call_id")
+		return []delivery{{agentID: ev.AgentID, msg: m}}
+	}
+	return nil
+}
