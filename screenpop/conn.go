@@ -204,21 +204,22 @@ func (c *conn) write(ctx context.Context, o out) error {
 		}
 		msg.Data = data
 	}
-	if err := c.writeMessage(msg); err != nil {
-		return err
-	}
+	own := o.pop && o.delivery.agentID == c.user.ID
 	now := time.Now()
 	c.mu.Lock()
 	c.upTo = msg.Seq
-	if o.pop && len(c.unacked) < maxUnacked {
-		c.unacked[msg.Seq] = now
+	if own && len(c.unacked) < maxUnacked {
+		c.unacked[msg.Seq] = now // before the write: the ack may come back at once
 	}
 	c.mu.Unlock()
+	if err := c.writeMessage(msg); err != nil {
+		return err
+	}
 	c.hub.m.messages.WithLabelValues(msg.Type).Inc()
 	if !o.replayed {
-		c.hub.m.deliverSeconds.WithLabelValues(msg.Type).Observe(now.Sub(msg.Time).Seconds())
+		c.hub.m.deliverSeconds.WithLabelValues(msg.Type).Observe(time.Since(msg.Time).Seconds())
 	}
-	if o.pop && o.delivery.agentID == c.user.ID {
+	if own {
 		c.hub.recordDelivery(ctx, c.tenant, c.user.ID, msg.Seq, now)
 	}
 	return nil
@@ -255,7 +256,7 @@ func (c *conn) readLoop(cancel context.CancelFunc) {
 		if ok {
 			now := time.Now()
 			c.hub.m.ackSeconds.Observe(now.Sub(sent).Seconds())
-			c.hub.recordAck(context.Background(), c.tenant, c.user.ID, m.Seq, now)
+			c.hub.recordAck(context.Background(), c.tenant, c.user.ID, m.Seq, sent, now)
 		}
 	}
 }
@@ -268,9 +269,11 @@ func (h *Hub) recordDelivery(ctx context.Context, t *account.Tenant, agentID, se
 	}
 }
 
-func (h *Hub) recordAck(ctx context.Context, t *account.Tenant, agentID, seq int64, at time.Time) {
-	_, err := h.pool.Exec(ctx, `UPDATE `+quoted(t.Scope().Schema, "pop_deliveries")+` SET acked_at = coalesce(acked_at, $3)
-		WHERE agent_id = $1 AND seq = $2`, agentID, seq, at)
+// recordAck may run before recordDelivery (the ack raced the insert): it inserts the row too.
+func (h *Hub) recordAck(ctx context.Context, t *account.Tenant, agentID, seq int64, sent, at time.Time) {
+	_, err := h.pool.Exec(ctx, `INSERT INTO `+quoted(t.Scope().Schema, "pop_deliveries")+` AS d (seq, agent_id, delivered_at, acked_at)
+		VALUES ($1, $2, $3, $4) ON CONFLICT (agent_id, seq) DO UPDATE SET acked_at = coalesce(d.acked_at, EXCLUDED.acked_at)`,
+		seq, agentID, sent, at)
 	if err != nil {
 		h.log.Warn("record pop ack", "err", err)
 	}
