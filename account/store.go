@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,6 +28,9 @@ type Store struct {
 	limits     LoginLimits
 	sessionTTL time.Duration
 	now        func() time.Time
+
+	secretMu sync.Mutex
+	secrets  map[string][]byte
 }
 
 // DefaultSessionTTL is how long a browser session lasts without activity... and at most.
@@ -40,7 +44,7 @@ func NewStore(pool *pgxpool.Pool, limits LoginLimits, sessionTTL time.Duration) 
 	if sessionTTL <= 0 {
 		sessionTTL = DefaultSessionTTL
 	}
-	return &Store{pool: pool, limits: limits, sessionTTL: sessionTTL, now: time.Now}
+	return &Store{pool: pool, limits: limits, sessionTTL: sessionTTL, now: time.Now, secrets: map[string][]byte{}}
 }
 
 // SetClock replaces the store's clock (tests of expiry and lockout).

@@ -4,12 +4,14 @@
 package web
 
 import (
+	"bufio"
 	"embed"
 	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/ctid/ctid/account"
 	"github.com/ctid/ctid/fault"
+	"github.com/ctid/ctid/screenpop"
 )
 
 //go:embed templates static
@@ -36,6 +39,7 @@ type Options struct {
 	PublicURL     string // the site browsers use; Origin checks trust it
 	SecureCookies bool   // served over HTTPS: cookies carry Secure
 	Version       string
+	Pops          *screenpop.Hub // console WebSockets; nil: /ws answers 503
 }
 
 // Server is ctid's HTTP handler.
@@ -108,6 +112,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /api/v1/tenants", s.api(account.PermManageTenants, s.apiCreateTenant))
 	s.mux.HandleFunc("GET /api/v1/tenants/{tenant}/users", s.api(account.PermManageUsers, s.apiListUsers))
 	s.mux.HandleFunc("POST /api/v1/tenants/{tenant}/users", s.api(account.PermManageUsers, s.apiAddUser))
+	s.mux.HandleFunc("GET /ws", s.ws)
+	s.mux.HandleFunc("GET /api/v1/ws-token", s.api("", s.apiWSToken))
+	s.mux.HandleFunc("POST /api/v1/pops/{call}/choose", s.api(account.PermTakeCalls, s.apiChoosePop))
 	s.mux.HandleFunc("/api/", s.apiNotFound)
 }
 
@@ -197,6 +204,18 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 		w.status = http.StatusOK
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+// Hijack hands the connection over for WebSocket upgrades (gorilla asserts http.Hijacker).
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("connection cannot be hijacked")
+	}
+	if w.status == 0 {
+		w.status = http.StatusSwitchingProtocols
+	}
+	return h.Hijack()
 }
 
 // Unwrap lets http.ResponseController reach the connection (WebSocket upgrades, flushing).

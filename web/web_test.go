@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -16,7 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ctid/ctid/account"
+	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/dataobject"
 	"github.com/ctid/ctid/db/dbtest"
+	"github.com/ctid/ctid/screenpop"
 	"github.com/ctid/ctid/web"
 )
 
@@ -25,6 +29,7 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 type fixture struct {
 	srv      *httptest.Server
 	accounts *account.Store
+	events   *cti.EventLog
 	now      time.Time
 }
 
@@ -34,12 +39,29 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{accounts: account.NewStore(pool, account.DefaultLoginLimits, time.Hour), now: time.Now()}
 	f.accounts.SetClock(func() time.Time { return f.now })
 	reg := prometheus.NewRegistry()
-	s, err := web.New(web.Options{Accounts: f.accounts, Pool: pool, Registerer: reg, Gatherer: reg})
+	svc, err := cti.New(cti.Config{}, pool, slog.New(slog.DiscardHandler), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.events = svc.Events()
+	runCtx, stop := context.WithCancel(context.Background())
+	go f.events.Run(runCtx)
+	hub := screenpop.NewHub(screenpop.Options{Events: f.events, Accounts: f.accounts, Pool: pool, Registerer: reg,
+		Objects: dataobject.New(pool, nil, reg, dataobject.Options{})})
+	hubDone := make(chan struct{})
+	go func() { hub.Run(runCtx); close(hubDone) }()
+	s, err := web.New(web.Options{Accounts: f.accounts, Pool: pool, Registerer: reg, Gatherer: reg, Pops: hub})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.srv = httptest.NewServer(s)
-	t.Cleanup(f.srv.Close)
+	t.Cleanup(func() {
+		f.srv.CloseClientConnections()
+		f.srv.Close()
+		stop()
+		<-hubDone
+		f.events.Wait()
+	})
 	ctx := context.Background()
 	for _, code := range []string{"acme", "beta"} {
 		if _, err := f.accounts.CreateTenant(ctx, account.NewTenant{Code: code, Name: code}, account.CLI); err != nil {

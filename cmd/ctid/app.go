@@ -18,7 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/ctid/ctid/account"
+	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/dataobject"
 	"github.com/ctid/ctid/db"
+	"github.com/ctid/ctid/screenpop"
 	"github.com/ctid/ctid/web"
 )
 
@@ -35,6 +38,9 @@ type App struct {
 	Pool     *pgxpool.Pool
 	Readers  *db.Readers
 	Accounts *account.Store
+	Objects  *dataobject.Store
+	CTI      *cti.Service
+	Pops     *screenpop.Hub
 	Web      *web.Server
 
 	httpLn  net.Listener
@@ -135,6 +141,13 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 			return nil, err
 		}
 	}
+	a.Objects = dataobject.New(a.Pool, logger, a.registry, dataobject.Options{})
+	if err := a.startCTI(ctx); err != nil {
+		return nil, err
+	}
+	a.Pops = screenpop.NewHub(screenpop.Options{Events: a.CTI.Events(), Accounts: a.Accounts, Objects: a.Objects,
+		Pool: a.Pool, Logger: logger, Registerer: a.registry})
+	a.background(func(ctx context.Context) error { a.Pops.Run(ctx); return nil })
 	a.Web, err = web.New(web.Options{
 		Accounts:      a.Accounts,
 		Pool:          a.Pool,
@@ -144,6 +157,7 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 		PublicURL:     cfg.HTTP.PublicURL,
 		SecureCookies: cfg.HTTP.TLSCert != "" || strings.HasPrefix(cfg.HTTP.PublicURL, "https://"),
 		Version:       version,
+		Pops:          a.Pops,
 	})
 	if err != nil {
 		return nil, err
@@ -152,6 +166,54 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 		return nil, err
 	}
 	return a, nil
+}
+
+// startCTI starts the SIP service (and with it the event log) and waits until it listens.
+func (a *App) startCTI(ctx context.Context) error {
+	svc, err := cti.New(cti.Config{UDPAddr: a.cfg.SIP.Listen, TCPAddr: a.cfg.SIP.Listen, TLSAddr: a.cfg.SIP.TLSAddr,
+		TLSCertFile: a.cfg.SIP.TLSCert, TLSKeyFile: a.cfg.SIP.TLSKey, Host: a.cfg.SIP.Host}, a.Pool, a.log, a.registry)
+	if err != nil {
+		return err
+	}
+	a.CTI = svc
+	done := a.background(svc.Run)
+	select {
+	case <-svc.Ready():
+		return nil
+	case err := <-done:
+		if err == nil {
+			err = errors.New("SIP service stopped while starting")
+		}
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// background runs f until Close (in reverse order of start, like every cleanup); an error
+// from f before that ends Wait. The returned channel gets f's result.
+func (a *App) background(f func(context.Context) error) <-chan error {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	result := make(chan error, 1)
+	go func() {
+		err := f(ctx)
+		done <- err
+		result <- err
+		if err != nil && ctx.Err() == nil {
+			select {
+			case a.served <- err:
+			default:
+			}
+		}
+	}()
+	a.onClose(func() {
+		cancel()
+		if err := <-done; err != nil {
+			a.log.Warn("stopping", "err", err)
+		}
+	})
+	return result
 }
 
 func (a *App) serveHTTP() error {

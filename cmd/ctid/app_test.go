@@ -71,6 +71,7 @@ func TestServeDemoInBrowser(t *testing.T) {
 	defer os.RemoveAll(base)
 	cfg := defaultConfig()
 	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.SIP.Listen = "127.0.0.1:0"
 	cfg.Database.DataDir = filepath.Join(base, "pg")
 	cfg.Demo.Enabled = true
 	app, err := Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
@@ -132,7 +133,7 @@ func TestInterruptStopsPostgres(t *testing.T) {
 	defer os.RemoveAll(base)
 	dataDir := filepath.Join(base, "pg")
 	cmd := exec.Command(os.Args[0], "serve")
-	cmd.Env = append(os.Environ(), runCLIEnv+"=1", "CTID_HTTP_ADDR=127.0.0.1:0", "CTID_DATABASE_DATA_DIR="+dataDir,
+	cmd.Env = append(os.Environ(), runCLIEnv+"=1", "CTID_HTTP_ADDR=127.0.0.1:0", "CTID_SIP_LISTEN=127.0.0.1:0", "CTID_DATABASE_DATA_DIR="+dataDir,
 		"CTID_LOG_FORMAT=json")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {

@@ -39,6 +39,13 @@ type Config struct {
 		LoginWindow      time.Duration
 		LoginLockout     time.Duration
 	}
+	SIP struct {
+		Listen  string // UDP and TCP
+		TLSAddr string
+		TLSCert string
+		TLSKey  string
+		Host    string
+	}
 	Demo struct {
 		Enabled bool
 	}
@@ -124,6 +131,11 @@ func (c *Config) settings() []setting {
 		intSetting("security.login_max_failures", &c.Security.LoginMaxFailures, 1, 1000),
 		durationSetting("security.login_window", &c.Security.LoginWindow, time.Second),
 		durationSetting("security.login_lockout", &c.Security.LoginLockout, time.Second),
+		stringSetting("sip.listen", &c.SIP.Listen),
+		stringSetting("sip.tls_addr", &c.SIP.TLSAddr),
+		stringSetting("sip.tls_cert", &c.SIP.TLSCert),
+		stringSetting("sip.tls_key", &c.SIP.TLSKey),
+		stringSetting("sip.host", &c.SIP.Host),
 		boolSetting("demo.enabled", &c.Demo.Enabled),
 	}
 }
@@ -135,6 +147,7 @@ func defaultConfig() *Config {
 	c.HTTP.SessionTTL = 12 * time.Hour
 	c.Database.DataDir = "./data/pg"
 	c.Database.Name = "ctid"
+	c.SIP.Listen = "127.0.0.1:5060"
 	c.Log.Level = "info"
 	c.Log.Format = "text"
 	c.Security.LoginMaxFailures = 5
@@ -244,6 +257,12 @@ func (c *Config) validate() error {
 	}
 	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
 		return configErrorf("keys \"http.tls_cert\" and \"http.tls_key\": set both or neither")
+	}
+	if _, _, err := net.SplitHostPort(c.SIP.Listen); err != nil {
+		return configErrorf("key \"sip.listen\": bad value %q: want host:port such as 127.0.0.1:5060", c.SIP.Listen)
+	}
+	if c.SIP.TLSAddr != "" && (c.SIP.TLSCert == "" || c.SIP.TLSKey == "") {
+		return configErrorf("key \"sip.tls_addr\": needs sip.tls_cert and sip.tls_key")
 	}
 	if c.Database.URL == "" && c.Database.DataDir == "" {
 		return configErrorf("key \"database.data_dir\": empty, and no database.url: one of them is needed")
