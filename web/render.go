@@ -23,6 +23,7 @@ type navLink struct {
 // nav lists the pages in the navigation bar. Packages that add pages add their links here.
 var nav = []navLink{
 	{"/home", "nav.home", ""},
+	{"/console", "nav.console", account.PermTakeCalls},
 	{"/platform/tenants", "nav.tenants", account.PermManageTenants},
 	{"/admin/users", "nav.users", account.PermManageUsers},
 	{"/account/tokens", "nav.tokens", ""},

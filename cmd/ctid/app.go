@@ -158,6 +158,7 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 		SecureCookies: cfg.HTTP.TLSCert != "" || strings.HasPrefix(cfg.HTTP.PublicURL, "https://"),
 		Version:       version,
 		Pops:          a.Pops,
+		Agents:        a.CTI.Agents(),
 	})
 	if err != nil {
 		return nil, err
