@@ -25,6 +25,8 @@ var nav = []navLink{
 	{"/home", "nav.home", ""},
 	{"/platform/tenants", "nav.tenants", account.PermManageTenants},
 	{"/admin/users", "nav.users", account.PermManageUsers},
+	{"/queries", "nav.queries", account.PermViewRecords},
+	{"/admin/queries", "nav.query_admin", account.PermConfigure},
 	{"/account/tokens", "nav.tokens", ""},
 }
 
