@@ -26,6 +26,8 @@ var nav = []navLink{
 	{"/console", "nav.console", account.PermTakeCalls},
 	{"/platform/tenants", "nav.tenants", account.PermManageTenants},
 	{"/admin/users", "nav.users", account.PermManageUsers},
+	{"/queries", "nav.queries", account.PermViewRecords},
+	{"/admin/queries", "nav.query_admin", account.PermConfigure},
 	{"/account/tokens", "nav.tokens", ""},
 }
 

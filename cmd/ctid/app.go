@@ -21,6 +21,7 @@ import (
 	"github.com/ctid/ctid/cti"
 	"github.com/ctid/ctid/dataobject"
 	"github.com/ctid/ctid/db"
+	"github.com/ctid/ctid/query"
 	"github.com/ctid/ctid/screenpop"
 	"github.com/ctid/ctid/web"
 )
@@ -163,6 +164,7 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 	if err != nil {
 		return nil, err
 	}
+	a.Web.EnableQueries(query.New(a.Pool, a.Readers, logger, a.registry))
 	if err := a.serveHTTP(); err != nil {
 		return nil, err
 	}
