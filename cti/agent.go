@@ -96,6 +96,9 @@ type Agents struct {
 
 	mu     sync.Mutex
 	agents map[agentKey]*agent
+
+	// onReady is told when an agent of a tenant becomes Ready (the ACD wakes waiting callers).
+	onReady func(tenant string)
 }
 
 type agentKey struct {
@@ -226,7 +229,35 @@ func (a *Agents) Set(ctx context.Context, tenant string, agentID int64, c Change
 	if c.To == OnCall {
 		ag.missed = 0
 	}
+	if c.To == Ready && a.onReady != nil {
+		a.onReady(tenant)
+	}
 	return ag.status, nil
+}
+
+// idle reports whether the agent is Ready, and since when (longest idle first orders by it).
+func (a *Agents) idle(ctx context.Context, tenant string, agentID int64) (bool, time.Time, error) {
+	ag := a.get(tenant, agentID)
+	ag.mu.Lock()
+	defer ag.mu.Unlock()
+	if err := a.load(ctx, tenant, ag); err != nil {
+		return false, time.Time{}, err
+	}
+	return ag.status.State == Ready, ag.lastIdle, nil
+}
+
+// missedOffer counts an unanswered offer and reports whether the agent reached limit
+// (0: the missed-call rule is off).
+func (a *Agents) missedOffer(tenant string, agentID int64, limit int) bool {
+	ag := a.get(tenant, agentID)
+	ag.mu.Lock()
+	defer ag.mu.Unlock()
+	ag.missed++
+	if limit > 0 && ag.missed >= limit {
+		ag.missed = 0
+		return true
+	}
+	return false
 }
 
 func (a *Agents) checkReason(ctx context.Context, tenant, reason string) error {
@@ -282,3 +313,5 @@ func StateLog(ctx context.Context, pool *pgxpool.Pool, tenant string, agentID in
 	}
 	return out, nil
 }
+
+func isConflict(err error) bool { return fault.CodeOf(err) == fault.Conflict }

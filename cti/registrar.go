@@ -174,6 +174,7 @@ func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		r.s.respondErr(tx, req, err)
 		return
 	}
+	r.s.acd.wakeTenant(tenant.Code) // a newly registered agent may take a waiting call
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	now := time.Now()
 	for _, b := range r.contacts(tenant.Code, ext) {

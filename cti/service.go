@@ -86,6 +86,8 @@ type Service struct {
 	agents *Agents
 	guard  *guard
 	reg    *registrar
+	calls  *calls
+	acd    *acd
 
 	ua     *sipgo.UserAgent
 	server *sipgo.Server
@@ -105,6 +107,9 @@ func New(cfg Config, pool *pgxpool.Pool, logger *slog.Logger, reg prometheus.Reg
 	s.events = NewEventLog(pool, logger, m)
 	s.agents = NewAgents(pool, s.events, m)
 	s.reg = newRegistrar(s)
+	s.calls = &calls{m: map[string]*call{}}
+	s.acd = &acd{queues: map[queueKey]*queueRuntime{}}
+	s.agents.onReady = s.acd.wakeTenant
 	s.guard = newGuard(cfg.MaxMessageSize, cfg.SourceRate, cfg.SourceBurst, m)
 	sipLog := newQuietLogger(logger.With("sip", "sipgo"))
 	ua, err := sipgo.NewUA(
