@@ -337,18 +337,28 @@ func (s *Service) ringLegs(c *call, req *sip.Request, tx sip.ServerTransaction, 
 	return false
 }
 
-// answered records that an agent took the call.
+// answered records that an agent (or, on an outbound call, the far end) took the call: the
+// agent goes On call, so the ACD offers them nothing until the call ends.
 func (s *Service) answered(c *call, l *leg) {
 	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
 	defer cancel()
 	c.mu.Lock()
 	c.cdr.AnsweredAt = time.Now()
-	c.cdr.AgentID, c.cdr.AgentExtension = l.agentID, l.extension
-	c.mu.Unlock()
 	if l.agentID != 0 {
-		s.setAgent(ctx, c.tenant, l.agentID, Change{To: OnCall, Who: BySystem, CallID: c.id, From: Ringing})
+		c.cdr.AgentID, c.cdr.AgentExtension = l.agentID, l.extension
 	}
-	s.event(c, CallAnswered, l.agentID, map[string]string{"extension": l.extension})
+	agentID, ext, outbound := c.cdr.AgentID, c.cdr.AgentExtension, c.cdr.Direction == Outbound
+	c.mu.Unlock()
+	from := Ringing
+	if outbound {
+		from = Ready // an agent who is Not ready may call out and stays Not ready
+	}
+	if agentID != 0 && s.setAgent(ctx, c.tenant, agentID, Change{To: OnCall, Who: BySystem, CallID: c.id, From: from}) {
+		c.mu.Lock()
+		c.onCall = agentID
+		c.mu.Unlock()
+	}
+	s.event(c, CallAnswered, agentID, map[string]string{"extension": ext})
 }
 
 // missed frees an agent whose leg ended without an answer. A caller's hang-up is no fault
@@ -357,6 +367,9 @@ func (s *Service) missed(c *call, q *Queue, o legOutcome) {
 	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
 	defer cancel()
 	l := o.leg
+	if l.agentID == 0 {
+		return // a trunk leg: no agent to free
+	}
 	c.mu.Lock()
 	if c.cdr.AgentID == 0 || c.answered == nil {
 		c.cdr.AgentID, c.cdr.AgentExtension = l.agentID, l.extension

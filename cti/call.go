@@ -28,6 +28,7 @@ type call struct {
 	answered  *leg // the leg that took the call
 	ended     bool
 	queue     *Queue // the queue that handles it (wrap-up, missed rule), nil for none
+	onCall    int64  // the agent put On call by this call, freed when it ends
 }
 
 func newCallID() string {
@@ -124,7 +125,7 @@ func (s *Service) endCall(c *call, result Result, hangupBy string, sipCause int)
 	cdr := c.cdr
 	cdr.EndedAt = time.Now()
 	cdr.Result, cdr.HangupBy, cdr.SIPCause = result, hangupBy, sipCause
-	answered := c.answered
+	agent := c.onCall
 	q := c.queue
 	c.mu.Unlock()
 	c.stop()
@@ -138,8 +139,8 @@ func (s *Service) endCall(c *call, result Result, hangupBy string, sipCause int)
 		Queue: cdr.Queue, Data: data, CDR: &cdr}); err != nil {
 		s.log.Error("write CDR", "call", c.id, "error", err)
 	}
-	if answered != nil && answered.agentID != 0 {
-		s.afterCall(c.tenant, answered.agentID, c.id, q)
+	if agent != 0 {
+		s.afterCall(c.tenant, agent, c.id, q)
 	}
 }
 

@@ -166,3 +166,47 @@ func TestCancelCrossesAgentAnswer(t *testing.T) {
 		t.Fatalf("CDR = %+v", c)
 	}
 }
+
+func TestOutboundCallThroughTrunk(t *testing.T) {
+	f := newCallFixture(t, Queue{}, false)
+	// The trunk party takes outbound calls.
+	if err := SaveTrunk(f.ctx, f.pool, Trunk{Tenant: "acme", Name: "carrier", Source: netip.MustParsePrefix("127.0.0.1/32"),
+		OutboundURI: "sip:" + f.trunk.addr, CallerID: "862155550000"}); err != nil {
+		t.Fatal(err)
+	}
+	req := sip.NewRequest(sip.INVITE, sip.Uri{User: "013800138000", Host: testDomain})
+	req.SetDestination(f.s.Addr("udp"))
+	from := &sip.FromHeader{Address: sip.Uri{User: "1001", Host: testDomain}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(8))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{User: "013800138000", Host: testDomain}, Params: sip.NewParams()})
+	req.SetBody([]byte("v=0\r\n"))
+	sess, err := f.a.dcc.WriteInvite(f.ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.WaitAnswer(f.ctx, sipgo.AnswerOptions{Username: "1001", Password: "alice-pass"}); err != nil {
+		t.Fatalf("outbound call: %v", err)
+	}
+	d := recv(t, f.trunk.invites, "INVITE at the trunk")
+	if pai := d.InviteRequest.GetHeader("P-Asserted-Identity"); pai == nil || !strings.Contains(pai.Value(), "862155550000") {
+		t.Errorf("trunk INVITE without the caller id: %v", pai)
+	}
+	if d.InviteRequest.GetHeader("Proxy-Authorization") != nil {
+		t.Error("the agent's credentials were passed on to the trunk")
+	}
+	if err := sess.Ack(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.waitEvent(t, "a on call", agentTo(f.aID, OnCall))
+	if err := sess.Bye(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, f.trunk.byes, "BYE at trunk")
+	c := f.cdr(t)
+	if c.Direction != Outbound || c.Result != Answered || c.HangupBy != HangupAgent || c.AgentID != f.aID ||
+		c.CalleeE164 != "+8613800138000" || c.CallerRaw != "1001" {
+		t.Fatalf("CDR = %+v", c)
+	}
+	f.waitEvent(t, "a ready after the call", agentTo(f.aID, Ready))
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/jackc/pgx/v5/pgxpool"
+	dto "github.com/prometheus/client_model/go"
 )
 
 const testDID = "+862155550000"
@@ -157,6 +158,27 @@ func TestAnsweredCallReInviteAndCallerBye(t *testing.T) {
 	if c.Result != Answered || c.HangupBy != HangupCaller || c.AgentID != f.aID || c.AgentExtension != "1001" ||
 		c.Queue != "sales" || c.DID != testDID || c.AnsweredAt.IsZero() || c.RingingAt.IsZero() || c.SIPCause != 200 {
 		t.Fatalf("CDR = %+v", c)
+	}
+	for _, m := range []struct {
+		name string
+		c    interface{ Write(*dto.Metric) error }
+		want float64
+	}{
+		{"calls answered", f.s.m.calls.WithLabelValues("answered"), 1},
+		{"INVITEs in", f.s.m.sipRequests.WithLabelValues("INVITE"), 2}, // the call and the re-INVITE
+		{"active calls", f.s.m.activeCalls, 0},
+	} {
+		var d dto.Metric
+		if err := m.c.Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		if got := d.GetCounter().GetValue() + d.GetGauge().GetValue(); got != m.want {
+			t.Errorf("metric %s = %v, want %v", m.name, got, m.want)
+		}
+	}
+	var h dto.Metric
+	if err := f.s.m.setupLatency.Write(&h); err != nil || h.GetHistogram().GetSampleCount() != 1 {
+		t.Errorf("setup latency samples = %d, %v", h.GetHistogram().GetSampleCount(), err)
 	}
 	f.waitEvent(t, "a in wrap-up", agentTo(f.aID, WrapUp))
 	f.waitEvent(t, "a ready after wrap-up", agentTo(f.aID, Ready))

@@ -106,6 +106,11 @@ func (s *Service) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.respond(tx, req, 100, "Trying")
 	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
 	defer cancel()
+	// An INVITE from one of our tenants' domains is an agent's own call out.
+	if t, err := s.reg.dir.tenantByDomain(ctx, req.From().Address.Host); err == nil {
+		s.outbound(req, tx, t, start)
+		return
+	}
 	src, err := netip.ParseAddrPort(req.Source())
 	if err != nil {
 		s.respond(tx, req, 400, "Unreadable source address")
@@ -190,6 +195,7 @@ func (s *Service) startLeg(c *call, callerReq *sip.Request, l *leg) error {
 	r := callerReq.Clone()
 	r.Recipient = l.contact
 	r.RemoveHeader("Route")
+	r.RemoveHeader("Proxy-Authorization") // the agent's credentials are for ctid only
 	dst, transport := destination(l.contact)
 	r.SetDestination(dst)
 	r.SetTransport(transport)
@@ -460,8 +466,12 @@ func (s *Service) forwardInDialog(req *sip.Request, tx sip.ServerTransaction) {
 // endByBye ends an answered call after a BYE from either side.
 func (s *Service) endByBye(c *call, bye *sip.Request, code int) {
 	tag, _ := bye.From().Params.Get("tag")
+	fromCaller := tag == c.callerTag
+	c.mu.Lock()
+	outbound := c.cdr.Direction == Outbound
+	c.mu.Unlock()
 	by := HangupAgent
-	if tag == c.callerTag {
+	if fromCaller != outbound { // the caller of an outbound call is the agent
 		by = HangupCaller
 	}
 	s.endCall(c, Answered, by, 200)
