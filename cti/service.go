@@ -181,6 +181,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.reg.load(ctx); err != nil {
 		return err
 	}
+	if err := s.recoverAgents(ctx); err != nil {
+		return err
+	}
 	errc := make(chan error, 3)
 	if s.cfg.UDPAddr != "" {
 		conn, err := net.ListenPacket("udp", s.cfg.UDPAddr)
@@ -276,6 +279,24 @@ func (s *Service) ensureAllPartitions(ctx context.Context) error {
 	}
 	for _, code := range codes {
 		if err := EnsurePartitions(ctx, s.pool, code, time.Now()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recoverAgents frees agents a previous process left in calls.
+func (s *Service) recoverAgents(ctx context.Context) error {
+	rows, err := s.pool.Query(ctx, `SELECT code FROM platform.tenants ORDER BY code`)
+	if err != nil {
+		return fmt.Errorf("list tenants: %w", err)
+	}
+	codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("list tenants: %w", err)
+	}
+	for _, code := range codes {
+		if err := s.agents.recover(ctx, code); err != nil {
 			return err
 		}
 	}
