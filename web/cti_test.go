@@ -109,10 +109,10 @@ func TestAgentStateAPI(t *testing.T) {
 	}{
 		{"acme/a1", "GET", "/api/v1/agents/me/state", "", 200, "logged_out"},
 		{"acme/a1", "PUT", "/api/v1/agents/me/state", `{"state":"ready"}`, 200, "ready"},
-		{"acme/a1", "PUT", "/api/v1/agents/me/state", `{"state":"not_ready"}`, 400, ""},              // no reason
-		{"acme/a1", "PUT", "/api/v1/agents/me/state", `{"state":"on_call"}`, 403, ""},                // only SIP does that
+		{"acme/a1", "PUT", "/api/v1/agents/me/state", `{"state":"not_ready"}`, 400, ""}, // no reason
+		{"acme/a1", "PUT", "/api/v1/agents/me/state", `{"state":"on_call"}`, 403, ""},   // only SIP does that
 		{"acme/a1", "PUT", "/api/v1/agents/me/state", `{"state":"not_ready","reason":"lunch"}`, 200, "not_ready"},
-		{"acme/cfg", "PUT", "/api/v1/agents/me/state", `{"state":"ready"}`, 403, ""},                 // not an agent
+		{"acme/cfg", "PUT", "/api/v1/agents/me/state", `{"state":"ready"}`, 403, ""}, // not an agent
 		{"beta/sup", "PUT", "/api/v1/agents/" + strconv.FormatInt(f.ids["acme/a1"], 10) + "/state", `{"state":"logged_out"}`, 404, ""},
 		{"acme/sup", "PUT", "/api/v1/agents/" + strconv.FormatInt(f.ids["acme/a1"], 10) + "/state", `{"state":"logged_out"}`, 200, "logged_out"},
 		{"acme/a1", "GET", "/api/v1/agents/me/state", "", 200, "logged_out"},
