@@ -96,6 +96,9 @@ type Agents struct {
 
 	mu     sync.Mutex
 	agents map[agentKey]*agent
+
+	// onReady is told when an agent of a tenant becomes Ready (the ACD wakes waiting callers).
+	onReady func(tenant string)
 }
 
 type agentKey struct {
@@ -226,7 +229,35 @@ func (a *Agents) Set(ctx context.Context, tenant string, agentID int64, c Change
 	if c.To == OnCall {
 		ag.missed = 0
 	}
+	if c.To == Ready && a.onReady != nil {
+		a.onReady(tenant)
+	}
 	return ag.status, nil
+}
+
+// idle reports whether the agent is Ready, and since when (longest idle first orders by it).
+func (a *Agents) idle(ctx context.Context, tenant string, agentID int64) (bool, time.Time, error) {
+	ag := a.get(tenant, agentID)
+	ag.mu.Lock()
+	defer ag.mu.Unlock()
+	if err := a.load(ctx, tenant, ag); err != nil {
+		return false, time.Time{}, err
+	}
+	return ag.status.State == Ready, ag.lastIdle, nil
+}
+
+// missedOffer counts an unanswered offer and reports whether the agent reached limit
+// (0: the missed-call rule is off).
+func (a *Agents) missedOffer(tenant string, agentID int64, limit int) bool {
+	ag := a.get(tenant, agentID)
+	ag.mu.Lock()
+	defer ag.mu.Unlock()
+	ag.missed++
+	if limit > 0 && ag.missed >= limit {
+		ag.missed = 0
+		return true
+	}
+	return false
 }
 
 func (a *Agents) checkReason(ctx context.Context, tenant, reason string) error {
@@ -281,4 +312,30 @@ func StateLog(ctx context.Context, pool *pgxpool.Pool, tenant string, agentID in
 		return nil, fmt.Errorf("read state log of agent %d: %w", agentID, err)
 	}
 	return out, nil
+}
+
+func isConflict(err error) bool { return fault.CodeOf(err) == fault.Conflict }
+
+// recover moves agents whose state belongs to a call of a previous ctid process (reserved,
+// ringing, on call, wrap-up) back to Ready with reason "restart": those calls are gone from
+// this process, and an agent left in them would never be offered a call again.
+func (a *Agents) recover(ctx context.Context, tenant string) error {
+	var ids []int64
+	err := db.InTenant(ctx, a.pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT agent_id FROM agent_states WHERE state IN ('reserved', 'ringing', 'on_call', 'wrap_up')`)
+		if err != nil {
+			return err
+		}
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("find agents of %s left in calls: %w", tenant, err)
+	}
+	for _, id := range ids {
+		if _, err := a.Set(ctx, tenant, id, Change{To: Ready, Who: BySystem, Reason: "restart"}); err != nil && !isConflict(err) {
+			return err
+		}
+	}
+	return nil
 }

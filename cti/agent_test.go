@@ -112,3 +112,31 @@ func TestAgentStatesAreLoggedAndSurviveRestart(t *testing.T) {
 		t.Fatalf("unknown agent = %+v, %v; want logged out", other, err)
 	}
 }
+
+func TestAgentsLeftInCallsAreFreedAtStart(t *testing.T) {
+	pool, _ := dbtest.NewDatabase(t)
+	store := account.NewStore(pool, account.LoginLimits{}, 0)
+	mustTenant(t, store, "acme")
+	l, m := runningLog(t, pool)
+	ctx := ctxT(t)
+	agents := NewAgents(pool, l, m)
+	for _, c := range []Change{{To: Ready, Who: ByAgent}, {To: Reserved, Who: BySystem}, {To: Ringing, Who: BySystem}, {To: OnCall, Who: BySystem}} {
+		if _, err := agents.Set(ctx, "acme", 7, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := agents.Set(ctx, "acme", 8, Change{To: NotReady, Who: ByAgent, Reason: "lunch"}); err != nil {
+		t.Fatal(err)
+	}
+	// A new process (the old one crashed mid-call).
+	again := NewAgents(pool, l, m)
+	if err := again.recover(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := again.Status(ctx, "acme", 7); st.State != Ready || st.Reason != "restart" {
+		t.Errorf("agent left on a call = %+v, want ready (restart)", st)
+	}
+	if st, _ := again.Status(ctx, "acme", 8); st.State != NotReady || st.Reason != "lunch" {
+		t.Errorf("agent not ready = %+v, want untouched", st)
+	}
+}

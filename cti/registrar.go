@@ -161,7 +161,7 @@ func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		r.s.respondErr(tx, req, err)
 		return
 	}
-	user, ok := r.authenticate(ctx, req, tx, tenant, ext)
+	user, ok := r.authenticate(ctx, req, tx, tenant, ext, false)
 	if !ok {
 		return
 	}
@@ -174,6 +174,7 @@ func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		r.s.respondErr(tx, req, err)
 		return
 	}
+	r.s.acd.wakeTenant(tenant.Code) // a newly registered agent may take a waiting call
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	now := time.Now()
 	for _, b := range r.contacts(tenant.Code, ext) {
@@ -185,15 +186,20 @@ func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 // authenticate answers 401/403 itself and returns false unless req carries a good digest.
-func (r *registrar) authenticate(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, t *sipTenant, ext string) (*sipUser, bool) {
+// With proxy set it uses Proxy-Authorization and 407, as for an agent's INVITE.
+func (r *registrar) authenticate(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, t *sipTenant, ext string, proxy bool) (*sipUser, bool) {
 	failKey := t.Code + "/" + ext + "/" + hostOfSource(req.Source())
 	if r.locked(failKey) {
 		r.s.respond(tx, req, 403, "Forbidden")
 		return nil, false
 	}
-	h := req.GetHeader("Authorization")
+	authHeader := "Authorization"
+	if proxy {
+		authHeader = "Proxy-Authorization"
+	}
+	h := req.GetHeader(authHeader)
 	if h == nil {
-		r.challenge(tx, req, t.Domain, false)
+		r.challenge(tx, req, t.Domain, false, proxy)
 		return nil, false
 	}
 	cred, err := digest.ParseCredentials(h.Value())
@@ -202,12 +208,12 @@ func (r *registrar) authenticate(ctx context.Context, req *sip.Request, tx sip.S
 		return nil, false
 	}
 	if cred.Realm != t.Domain {
-		r.challenge(tx, req, t.Domain, false)
+		r.challenge(tx, req, t.Domain, false, proxy)
 		return nil, false
 	}
 	valid, stale := r.nonces.check(cred.Nonce, t.Domain)
 	if !valid {
-		r.challenge(tx, req, t.Domain, false)
+		r.challenge(tx, req, t.Domain, false, proxy)
 		return nil, false
 	}
 	user, err := r.dir.userByExtension(ctx, t, ext)
@@ -224,24 +230,28 @@ func (r *registrar) authenticate(ctx context.Context, req *sip.Request, tx sip.S
 			r.s.respond(tx, req, 403, "Forbidden")
 			return nil, false
 		}
-		r.challenge(tx, req, t.Domain, false)
+		r.challenge(tx, req, t.Domain, false, proxy)
 		return nil, false
 	}
 	if stale {
 		// The right password with an old nonce: the phone retries at once with the new one.
-		r.challenge(tx, req, t.Domain, true)
+		r.challenge(tx, req, t.Domain, true, proxy)
 		return nil, false
 	}
 	r.clearFailures(failKey)
 	return user, true
 }
 
-func (r *registrar) challenge(tx sip.ServerTransaction, req *sip.Request, realm string, stale bool) {
+func (r *registrar) challenge(tx sip.ServerTransaction, req *sip.Request, realm string, stale, proxy bool) {
+	name, code, reason := "WWW-Authenticate", 401, "Unauthorized"
+	if proxy {
+		name, code, reason = "Proxy-Authenticate", 407, "Proxy Authentication Required"
+	}
 	var hs []sip.Header
 	for _, c := range r.nonces.challenges(realm, stale) {
-		hs = append(hs, sip.NewHeader("WWW-Authenticate", c))
+		hs = append(hs, sip.NewHeader(name, c))
 	}
-	r.s.respond(tx, req, 401, "Unauthorized", hs...)
+	r.s.respond(tx, req, code, reason, hs...)
 }
 
 func (r *registrar) locked(key string) bool {

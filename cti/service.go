@@ -86,6 +86,8 @@ type Service struct {
 	agents *Agents
 	guard  *guard
 	reg    *registrar
+	calls  *calls
+	acd    *acd
 
 	ua     *sipgo.UserAgent
 	server *sipgo.Server
@@ -105,6 +107,9 @@ func New(cfg Config, pool *pgxpool.Pool, logger *slog.Logger, reg prometheus.Reg
 	s.events = NewEventLog(pool, logger, m)
 	s.agents = NewAgents(pool, s.events, m)
 	s.reg = newRegistrar(s)
+	s.calls = &calls{m: map[string]*call{}}
+	s.acd = &acd{queues: map[queueKey]*queueRuntime{}}
+	s.agents.onReady = s.acd.wakeTenant
 	s.guard = newGuard(cfg.MaxMessageSize, cfg.SourceRate, cfg.SourceBurst, m)
 	sipLog := newQuietLogger(logger.With("sip", "sipgo"))
 	ua, err := sipgo.NewUA(
@@ -174,6 +179,9 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	if err := s.reg.load(ctx); err != nil {
+		return err
+	}
+	if err := s.recoverAgents(ctx); err != nil {
 		return err
 	}
 	errc := make(chan error, 3)
@@ -271,6 +279,24 @@ func (s *Service) ensureAllPartitions(ctx context.Context) error {
 	}
 	for _, code := range codes {
 		if err := EnsurePartitions(ctx, s.pool, code, time.Now()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recoverAgents frees agents a previous process left in calls.
+func (s *Service) recoverAgents(ctx context.Context) error {
+	rows, err := s.pool.Query(ctx, `SELECT code FROM platform.tenants ORDER BY code`)
+	if err != nil {
+		return fmt.Errorf("list tenants: %w", err)
+	}
+	codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("list tenants: %w", err)
+	}
+	for _, code := range codes {
+		if err := s.agents.recover(ctx, code); err != nil {
 			return err
 		}
 	}

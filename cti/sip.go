@@ -18,6 +18,12 @@ const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE"
 func (s *Service) routes() {
 	s.server.OnOptions(s.guarded(s.onOptions))
 	s.server.OnRegister(s.guarded(s.reg.onRegister))
+	s.server.OnInvite(s.guarded(s.onInvite))
+	s.server.OnAck(s.guarded(s.onInDialog))
+	s.server.OnBye(s.guarded(s.onInDialog))
+	s.server.OnInfo(s.guarded(s.onInDialog))
+	s.server.OnUpdate(s.guarded(s.onInDialog))
+	s.server.OnCancel(s.guarded(s.onCancel))
 	s.server.OnNoRoute(s.guarded(s.onUnsupported))
 }
 

@@ -1,0 +1,271 @@
+package cti
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ctid/ctid/db"
+	"github.com/ctid/ctid/fault"
+)
+
+// Trunk is a carrier or PBX peer of a tenant, known by the address its INVITEs come from.
+type Trunk struct {
+	ID          int64
+	Tenant      string
+	Name        string
+	Source      netip.Prefix // e.g. 192.0.2.10/32
+	OutboundURI string       // where agents' outbound calls go, "" for inbound only
+	CallerID    string       // number presented on outbound calls
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
+
+// SaveTrunk adds or changes (by name) a tenant's trunk.
+func SaveTrunk(ctx context.Context, pool *pgxpool.Pool, t Trunk) error {
+	if !nameRE.MatchString(t.Name) {
+		return fault.Errorf(fault.Invalid, "trunk name %q is not valid: 1–40 of a–z, 0–9, _ and -", t.Name)
+	}
+	if !t.Source.IsValid() {
+		return fault.Errorf(fault.Invalid, "trunk %s needs a source address or network", t.Name)
+	}
+	if t.OutboundURI != "" {
+		var u sip.Uri
+		if err := sip.ParseUri(t.OutboundURI, &u); err != nil || u.Host == "" {
+			return fault.Errorf(fault.Invalid, "trunk outbound URI %q is not a SIP URI", t.OutboundURI)
+		}
+	}
+	tag, err := pool.Exec(ctx, `INSERT INTO platform.sip_trunks (tenant_id, name, source, outbound_uri, caller_id)
+		SELECT id, $2, $3, $4, $5 FROM platform.tenants WHERE code = $1
+		ON CONFLICT (tenant_id, name) DO UPDATE SET source = excluded.source, outbound_uri = excluded.outbound_uri,
+			caller_id = excluded.caller_id`, t.Tenant, t.Name, t.Source.Masked(), t.OutboundURI, t.CallerID)
+	if err != nil {
+		return fmt.Errorf("save trunk %q: %w", t.Name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fault.Errorf(fault.NotFound, "tenant %q does not exist", t.Tenant)
+	}
+	return nil
+}
+
+// trunkBySource finds the trunk whose network holds addr (the most specific one).
+func trunkBySource(ctx context.Context, pool *pgxpool.Pool, addr netip.Addr) (*Trunk, error) {
+	var t Trunk
+	err := pool.QueryRow(ctx, `SELECT k.id, t.code, k.name, k.source, k.outbound_uri, k.caller_id
+		FROM platform.sip_trunks k JOIN platform.tenants t ON t.id = k.tenant_id
+		WHERE k.source >>= $1 AND t.status = 'active' ORDER BY masklen(k.source) DESC, k.id LIMIT 1`, addr).
+		Scan(&t.ID, &t.Tenant, &t.Name, &t.Source, &t.OutboundURI, &t.CallerID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fault.Errorf(fault.Forbidden, "source %s is no trunk of ours", addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find trunk of %s: %w", addr, err)
+	}
+	return &t, nil
+}
+
+// outboundTrunk is the tenant's trunk for agents' outbound calls.
+func outboundTrunk(ctx context.Context, pool *pgxpool.Pool, tenant string) (*Trunk, error) {
+	var t Trunk
+	err := pool.QueryRow(ctx, `SELECT k.id, t.code, k.name, k.source, k.outbound_uri, k.caller_id
+		FROM platform.sip_trunks k JOIN platform.tenants t ON t.id = k.tenant_id
+		WHERE t.code = $1 AND k.outbound_uri <> '' ORDER BY k.name LIMIT 1`, tenant).
+		Scan(&t.ID, &t.Tenant, &t.Name, &t.Source, &t.OutboundURI, &t.CallerID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fault.Errorf(fault.NotFound, "tenant %s has no outbound trunk", tenant)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find outbound trunk of %s: %w", tenant, err)
+	}
+	return &t, nil
+}
+
+// DID is a tenant's number and where its calls go: a queue or an extension.
+type DID struct {
+	Number    string
+	Queue     string
+	Extension string
+}
+
+var didRE = regexp.MustCompile(`^\+?[0-9]{2,20}$`)
+
+// SaveDID adds or changes a tenant's number.
+func SaveDID(ctx context.Context, pool *pgxpool.Pool, tenant string, d DID) error {
+	if !didRE.MatchString(d.Number) {
+		return fault.Errorf(fault.Invalid, "number %q is not valid: digits with an optional leading +", d.Number)
+	}
+	if (d.Queue == "") == (d.Extension == "") {
+		return fault.Errorf(fault.Invalid, "number %s routes to a queue or an extension, exactly one", d.Number)
+	}
+	err := db.InTenant(ctx, pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO dids (number, queue, extension) VALUES ($1, NULLIF($2, ''), NULLIF($3, ''))
+			ON CONFLICT (number) DO UPDATE SET queue = excluded.queue, extension = excluded.extension`, d.Number, d.Queue, d.Extension)
+		return err
+	})
+	if err != nil {
+		if strings.Contains(err.Error(), "dids_queue_fkey") {
+			return fault.Errorf(fault.Invalid, "queue %q does not exist", d.Queue)
+		}
+		return fmt.Errorf("save number %s: %w", d.Number, err)
+	}
+	return nil
+}
+
+func didByNumber(ctx context.Context, pool *pgxpool.Pool, tenant, number string) (*DID, error) {
+	d := DID{Number: number}
+	var q, e *string
+	err := db.InTenant(ctx, pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT queue, extension FROM dids WHERE number = $1 OR number = '+' || $1 OR '+' || number = $1
+			ORDER BY number = $1 DESC LIMIT 1`, number).Scan(&q, &e)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fault.Errorf(fault.NotFound, "number %s is not in service", number)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up number %s: %w", number, err)
+	}
+	if q != nil {
+		d.Queue = *q
+	}
+	if e != nil {
+		d.Extension = *e
+	}
+	return &d, nil
+}
+
+// Strategy chooses which Ready agent a queue offers a call to.
+type Strategy string
+
+const (
+	LongestIdle Strategy = "longest_idle" // the agent Ready the longest (default)
+	RoundRobin  Strategy = "round_robin"  // the next member after the last one offered
+	RingAll     Strategy = "ring_all"     // every Ready member at once; the first to answer takes it
+)
+
+// Queue is an ACD queue's configuration.
+type Queue struct {
+	Name         string
+	Strategy     Strategy
+	RingTimeout  time.Duration // per offer; default 15 s
+	MaxWait      time.Duration // then overflow
+	Overflow     string        // "queue:<name>", "ext:<extension>", or "" for 480
+	WrapUp       time.Duration
+	ServiceLevel time.Duration
+	MissedLimit  int // unanswered offers in a row that make the agent Not ready "missed"; 0 off
+}
+
+// SaveQueue adds or changes a queue.
+func SaveQueue(ctx context.Context, pool *pgxpool.Pool, tenant string, q Queue) error {
+	if !nameRE.MatchString(q.Name) {
+		return fault.Errorf(fault.Invalid, "queue name %q is not valid: 1–40 of a–z, 0–9, _ and -", q.Name)
+	}
+	if q.Strategy == "" {
+		q.Strategy = LongestIdle
+	}
+	switch q.Strategy {
+	case LongestIdle, RoundRobin, RingAll:
+	default:
+		return fault.Errorf(fault.Invalid, "queue strategy %q: want longest_idle, round_robin or ring_all", q.Strategy)
+	}
+	if q.RingTimeout == 0 {
+		q.RingTimeout = 15 * time.Second
+	}
+	if q.MaxWait == 0 {
+		q.MaxWait = 5 * time.Minute
+	}
+	if q.ServiceLevel == 0 {
+		q.ServiceLevel = 20 * time.Second
+	}
+	err := db.InTenant(ctx, pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO queues (name, strategy, ring_timeout_s, max_wait_s, overflow, wrapup_s, service_level_s, missed_limit)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (name) DO UPDATE SET strategy = excluded.strategy, ring_timeout_s = excluded.ring_timeout_s,
+				max_wait_s = excluded.max_wait_s, overflow = excluded.overflow, wrapup_s = excluded.wrapup_s,
+				service_level_s = excluded.service_level_s, missed_limit = excluded.missed_limit, updated_at = now()`,
+			q.Name, string(q.Strategy), seconds(q.RingTimeout), seconds(q.MaxWait), q.Overflow, seconds(q.WrapUp),
+			seconds(q.ServiceLevel), q.MissedLimit)
+		return err
+	})
+	if err != nil {
+		if strings.Contains(err.Error(), "check constraint") {
+			return fault.Errorf(fault.Invalid, "queue %s: a setting is out of range (ring timeout 1–300 s, max wait 1 s–1 day, wrap-up 0–3600 s, overflow queue:<name> or ext:<digits>)", q.Name)
+		}
+		return fmt.Errorf("save queue %q: %w", q.Name, err)
+	}
+	return nil
+}
+
+func seconds(d time.Duration) int { return int((d + time.Second - 1) / time.Second) }
+
+// SetQueueMember adds an agent to a queue at a level (1 is offered first), or changes it.
+func SetQueueMember(ctx context.Context, pool *pgxpool.Pool, tenant, queue string, agentID int64, level int) error {
+	if level == 0 {
+		level = 1
+	}
+	if level < 1 || level > 9 {
+		return fault.Errorf(fault.Invalid, "member level %d: want 1–9", level)
+	}
+	err := db.InTenant(ctx, pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO queue_members (queue, agent_id, level) VALUES ($1, $2, $3)
+			ON CONFLICT (queue, agent_id) DO UPDATE SET level = excluded.level`, queue, agentID, level)
+		return err
+	})
+	if err != nil {
+		if strings.Contains(err.Error(), "queue_members_queue_fkey") {
+			return fault.Errorf(fault.NotFound, "queue %q does not exist", queue)
+		}
+		return fmt.Errorf("add member %d to queue %q: %w", agentID, queue, err)
+	}
+	return nil
+}
+
+// member is a queue member as the ACD sees it.
+type member struct {
+	AgentID   int64
+	Extension string
+	Level     int
+}
+
+// loadQueue reads a queue and its members with their extensions.
+func loadQueue(ctx context.Context, pool *pgxpool.Pool, tenant, name string) (*Queue, []member, error) {
+	var q Queue
+	var members []member
+	err := db.InTenant(ctx, pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
+		var strategy string
+		var ring, wait, wrap, sl int
+		err := tx.QueryRow(ctx, `SELECT name, strategy, ring_timeout_s, max_wait_s, overflow, wrapup_s, service_level_s, missed_limit
+			FROM queues WHERE name = $1`, name).Scan(&q.Name, &strategy, &ring, &wait, &q.Overflow, &wrap, &sl, &q.MissedLimit)
+		if err != nil {
+			return err
+		}
+		q.Strategy = Strategy(strategy)
+		q.RingTimeout, q.MaxWait = time.Duration(ring)*time.Second, time.Duration(wait)*time.Second
+		q.WrapUp, q.ServiceLevel = time.Duration(wrap)*time.Second, time.Duration(sl)*time.Second
+		rows, err := tx.Query(ctx, `SELECT m.agent_id, coalesce(u.extension, ''), m.level FROM queue_members m
+			JOIN platform.users u ON u.id = m.agent_id AND NOT u.disabled
+			WHERE m.queue = $1 ORDER BY m.level, m.agent_id`, name)
+		if err != nil {
+			return err
+		}
+		members, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (member, error) {
+			var m member
+			return m, r.Scan(&m.AgentID, &m.Extension, &m.Level)
+		})
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, fault.Errorf(fault.NotFound, "queue %q does not exist", name)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("load queue %q: %w", name, err)
+	}
+	return &q, members, nil
+}
