@@ -22,7 +22,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ctid/ctid/account"
-	"github.com/ctid/ctid/cti"
 	"github.com/ctid/ctid/fault"
 	"github.com/ctid/ctid/screenpop"
 )
@@ -41,7 +40,6 @@ type Options struct {
 	SecureCookies bool   // served over HTTPS: cookies carry Secure
 	Version       string
 	Pops          *screenpop.Hub // console WebSockets; nil: /ws answers 503
-	Agents        *cti.Agents    // agent states; nil: the state API answers 503
 }
 
 // Server is ctid's HTTP handler.
@@ -118,9 +116,6 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/ws-token", s.api("", s.apiWSToken))
 	s.mux.HandleFunc("POST /api/v1/pops/{call}/choose", s.api(account.PermTakeCalls, s.apiChoosePop))
 	s.mux.HandleFunc("GET /console", s.page(account.PermTakeCalls, s.consolePage))
-	s.mux.HandleFunc("GET /api/v1/agents/me/state", s.api(account.PermTakeCalls, s.apiMyState))
-	s.mux.HandleFunc("PUT /api/v1/agents/me/state", s.api(account.PermTakeCalls, s.apiSetMyState))
-	s.mux.HandleFunc("PUT /api/v1/agents/{id}/state", s.api(account.PermWatchFloor, s.apiForceState))
 	s.mux.HandleFunc("GET /api/v1/not-ready-reasons", s.api(account.PermTakeCalls, s.apiNotReadyReasons))
 	s.mux.HandleFunc("/api/", s.apiNotFound)
 }

@@ -159,12 +159,12 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 		SecureCookies: cfg.HTTP.TLSCert != "" || strings.HasPrefix(cfg.HTTP.PublicURL, "https://"),
 		Version:       version,
 		Pops:          a.Pops,
-		Agents:        a.CTI.Agents(),
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.Web.EnableQueries(query.New(a.Pool, a.Readers, logger, a.registry))
+	a.Web.MountCTI(a.CTI)
 	if err := a.serveHTTP(); err != nil {
 		return nil, err
 	}
