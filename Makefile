@@ -14,7 +14,7 @@ build:
 
 ## run: build and start ctid with its own PostgreSQL and the demo tenant on 127.0.0.1:8080
 run: deps build
-	./bin/ctid serve --demo --config configs/ctid.example.yaml
+	./bin/ctid serve --demo --demo-traffic --config configs/ctid.example.yaml
 
 ## test: every test, with the race detector
 test: deps-test

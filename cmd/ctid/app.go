@@ -137,11 +137,6 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 	if err := a.openDatabase(ctx, false); err != nil {
 		return nil, err
 	}
-	if cfg.Demo.Enabled {
-		if err := ensureDemo(ctx, a.Accounts, logger); err != nil {
-			return nil, err
-		}
-	}
 	a.Objects = dataobject.New(a.Pool, logger, a.registry, dataobject.Options{})
 	if err := a.startCTI(ctx); err != nil {
 		return nil, err
@@ -167,6 +162,11 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 	a.Web.MountCTI(a.CTI)
 	if err := a.serveHTTP(); err != nil {
 		return nil, err
+	}
+	if cfg.Demo.Enabled {
+		if err := a.startDemo(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return a, nil
 }
@@ -283,6 +283,7 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	fs := newFlags("serve", "Run ctid: web console, API and (embedded) PostgreSQL. Stops cleanly on SIGINT/SIGTERM.", e)
 	configPath := fs.String("config", "", "configuration file (YAML); see configs/ctid.example.yaml")
 	demo := fs.Bool("demo", false, "create the demo tenant with one user per role when missing (same as demo.enabled)")
+	traffic := fs.Bool("demo-traffic", false, "with --demo: run simulated agent phones and a caller on the demo number (same as demo.traffic)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -292,6 +293,9 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	}
 	if *demo {
 		cfg.Demo.Enabled = true
+	}
+	if *traffic {
+		cfg.Demo.Enabled, cfg.Demo.Traffic = true, true
 	}
 	logger := newLogger(cfg, e.stderr)
 	app, err := Start(ctx, cfg, logger)

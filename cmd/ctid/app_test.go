@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/ctid/ctid/db/dbtest"
 	"github.com/ctid/ctid/web/browsertest"
@@ -29,6 +30,7 @@ func TestMain(m *testing.M) {
 		os.Unsetenv(runCLIEnv)
 		os.Exit(cli(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	sip.SetDefaultLogger(slog.New(slog.DiscardHandler))
 	dbtest.Main(m)
 }
 

@@ -47,7 +47,9 @@ type Config struct {
 		Host    string
 	}
 	Demo struct {
-		Enabled bool
+		Enabled   bool
+		Traffic   bool
+		CallEvery time.Duration
 	}
 }
 
@@ -137,6 +139,8 @@ func (c *Config) settings() []setting {
 		stringSetting("sip.tls_key", &c.SIP.TLSKey),
 		stringSetting("sip.host", &c.SIP.Host),
 		boolSetting("demo.enabled", &c.Demo.Enabled),
+		boolSetting("demo.traffic", &c.Demo.Traffic),
+		durationSetting("demo.call_every", &c.Demo.CallEvery, 100*time.Millisecond),
 	}
 }
 
@@ -150,6 +154,7 @@ func defaultConfig() *Config {
 	c.SIP.Listen = "127.0.0.1:5060"
 	c.Log.Level = "info"
 	c.Log.Format = "text"
+	c.Demo.CallEvery = 15 * time.Second
 	c.Security.LoginMaxFailures = 5
 	c.Security.LoginWindow = 15 * time.Minute
 	c.Security.LoginLockout = 15 * time.Minute

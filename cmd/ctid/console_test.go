@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -10,9 +11,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/ctid/ctid/account"
 	"github.com/ctid/ctid/cti"
 	"github.com/ctid/ctid/db/dbtest"
+	"github.com/ctid/ctid/demo"
 	"github.com/ctid/ctid/web/browsertest"
 )
 
@@ -33,22 +34,31 @@ func startTestApp(t *testing.T) *App {
 }
 
 // TestConsoleShowsPop signs the demo agent in with a real browser, sets Ready from the
-// console, and watches a call's pop arrive with the matched customer. The call's events are
-// appended to the event log as the SIP side appends them.
+// console, and places real SIP calls (a sipgo caller on the demo trunk) that ring the agent's
+// simulated phone: the pop shows the customer of a known number, a picker for a number two
+// customers share, and a new-customer form for an unknown number; a reload keeps the pop.
 func TestConsoleShowsPop(t *testing.T) {
 	app := startTestApp(t)
-	ctx := context.Background()
-	demo, err := app.Accounts.TenantByCode(ctx, "demo")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	agent, err := app.Accounts.Login(ctx, "demo", "agent1", demoPassword, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := app.Objects.Create(ctx, demo, "customer", map[string]any{"name": "Li Lei", "phones": []any{"13812345678"}}, account.CLI); err != nil {
+	sipAddr := app.CTI.Addr("udp")
+	phone, err := demo.NewPhone(demo.PhoneOptions{Server: sipAddr, Domain: demo.Domain, Extension: "1001", Password: demo.Password,
+		AnswerMin: 1500 * time.Millisecond, AnswerMax: 1500 * time.Millisecond, TalkMin: time.Second, TalkMax: time.Second})
+	if err != nil {
 		t.Fatal(err)
 	}
+	registered := make(chan error, 1)
+	go func() { registered <- phone.Run(ctx) }()
+	caller, err := demo.NewCaller(demo.CallerOptions{Server: sipAddr, DID: demo.DID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer caller.Close()
+
 	url := "http://" + app.HTTPAddr()
 	b := browsertest.New(t)
 	err = chromedp.Do(b,
@@ -59,49 +69,77 @@ func TestConsoleShowsPop(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#password"), demoPassword),
 		chromedp.Click(chromedp.CSS("#submit")),
 		chromedp.WaitVisible(chromedp.CSS(`#conn[data-live="1"]`)),
-		chromedp.Click(chromedp.CSS("#btn-ready")),
-		chromedp.WaitVisible(chromedp.CSS(`#state[data-state="ready"]`)),
 	)
 	if err != nil {
 		t.Fatalf("console: %v", err)
 	}
-	st, err := app.CTI.Agents().Status(ctx, "demo", agent.ID)
-	if err != nil || st.State != cti.Ready {
-		t.Fatalf("agent state after clicking Ready: %v %v", st.State, err)
+	known, shared := demo.Numbers()
+	customers := demo.Customers()
+	cases := []struct {
+		name, number, rule, sel string
+	}{
+		{"known customer", known[0], "one", "#customer-name"},
+		{"number shared by two customers", shared[0], "picker", "#picker"},
+		{"unknown number", "+8613912340000", "new", "#new-customer"},
 	}
+	for i, tc := range cases {
+		// Ready from the console (after the previous call, from wrap-up).
+		err = chromedp.Do(b, chromedp.Click(chromedp.CSS("#btn-ready")), chromedp.WaitVisible(chromedp.CSS(`#state[data-state="ready"]`)))
+		if err != nil {
+			t.Fatalf("%s: Ready: %v", tc.name, err)
+		}
+		if st, err := app.CTI.Agents().Status(ctx, "demo", agent.ID); err != nil || st.State != cti.Ready {
+			t.Fatalf("%s: agent state after clicking Ready: %v %v", tc.name, st.State, err)
+		}
+		callDone := make(chan error, 1)
+		go func() { callDone <- caller.Call(ctx, tc.number) }()
+		waitCtx, cancelWait := context.WithTimeout(b, 20*time.Second)
+		err = chromedp.Do(waitCtx, chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#pop[data-rule="%s"] %s`, tc.rule, tc.sel))))
+		cancelWait()
+		if err != nil {
+			t.Fatalf("%s: the pop did not show %s: %v", tc.name, tc.sel, err)
+		}
+		if i == 0 {
+			name, _ := chromedp.Run(b, chromedp.Text(chromedp.CSS("#customer-name")))
+			if name != customers[0].Name {
+				t.Fatalf("pop shows %q, want %q", name, customers[0].Name)
+			}
+			saveScreenshot(t, b)
+			// A page reload mid-call shows the same pop again.
+			if err := chromedp.Do(b, chromedp.Navigate(url+"/console"), chromedp.WaitVisible(chromedp.CSS("#customer-name"))); err != nil {
+				t.Fatalf("pop lost on reload: %v", err)
+			}
+		}
+		select {
+		case err := <-callDone:
+			if err != nil {
+				t.Fatalf("%s: call: %v", tc.name, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: call did not end", tc.name)
+		}
+		if err := chromedp.Do(b, chromedp.WaitVisible(chromedp.CSS(`#state[data-state="wrap_up"]`))); err != nil {
+			t.Fatalf("%s: no wrap-up after the call: %v", tc.name, err)
+		}
+	}
+	cancel()
+	if err := <-registered; err != nil {
+		t.Fatalf("demo phone: %v", err)
+	}
+}
 
-	events := app.CTI.Events()
-	for _, ev := range []cti.Event{
-		{Tenant: "demo", Type: cti.CallOffered, CallID: "browser-1", Queue: "sales", Data: map[string]string{"caller": "+8613812345678", "did": "4001", "direction": "inbound", "source": "sip"}},
-		{Tenant: "demo", Type: cti.CallRinging, CallID: "browser-1", AgentID: agent.ID, Queue: "sales", Data: map[string]string{"extension": "1001"}},
-	} {
-		if _, err := events.Append(ctx, ev); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitCtx, cancel := context.WithTimeout(b, 15*time.Second)
-	defer cancel()
-	if err := chromedp.Do(waitCtx, chromedp.WaitVisible(chromedp.CSS("#customer-name"))); err != nil {
-		t.Fatalf("pop did not show: %v", err)
-	}
-	name, err := chromedp.Run(b, chromedp.Text(chromedp.CSS("#customer-name")))
-	if err != nil || name != "Li Lei" {
-		t.Fatalf("pop shows %q (%v), want Li Lei", name, err)
-	}
-	shot, err := chromedp.Run(b, chromedp.FullScreenshot(90))
-	if err == nil {
-		dir := os.Getenv("ARTIFACTS_DIR") // keep it beyond the test when set
-		if dir == "" {
-			dir = t.TempDir()
-		}
-		p := filepath.Join(dir, "console-pop.png")
-		if os.WriteFile(p, shot, 0o644) == nil {
-			t.Logf("screenshot of the pop: %s", p)
-		}
-	}
-	// A page reload mid-call shows the same pop again (resume from the stored seq).
-	err = chromedp.Do(waitCtx, chromedp.Navigate(url+"/console"), chromedp.WaitVisible(chromedp.CSS("#customer-name")))
+func saveScreenshot(t *testing.T, b context.Context) {
+	shot, err := chromedp.Run(b, chromedp.FullScreenshot(100))
 	if err != nil {
-		t.Fatalf("pop lost on reload: %v", err)
+		t.Logf("no screenshot: %v", err)
+		return
+	}
+	dir := os.Getenv("ARTIFACTS_DIR") // keep it beyond the test when set
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	p := filepath.Join(dir, "console-pop.png")
+	if err := os.WriteFile(p, shot, 0o644); err == nil {
+		t.Logf("screenshot of the pop: %s", p)
 	}
 }

@@ -2,46 +2,28 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
+	"time"
 
-	"github.com/ctid/ctid/account"
-	"github.com/ctid/ctid/fault"
+	"github.com/ctid/ctid/demo"
 )
 
 // demoPassword is every demo user's password; README lists the logins.
-const demoPassword = "demo1234"
+const demoPassword = demo.Password
 
-// demoUsers has one user per role, two agents in one team led by "lead".
-var demoUsers = []account.NewUser{
-	{Username: "operator", DisplayName: "Platform Operator", Roles: []string{"operator"}},
-	{TenantCode: "demo", Username: "admin", DisplayName: "Ada Admin", Roles: []string{"admin"}},
-	{TenantCode: "demo", Username: "config", DisplayName: "Carl Config", Roles: []string{"config_admin"}},
-	{TenantCode: "demo", Username: "supervisor", DisplayName: "Sue Supervisor", Roles: []string{"supervisor"}},
-	{TenantCode: "demo", Username: "lead", DisplayName: "Li Lead", Roles: []string{"team_lead"}, Team: "Team A"},
-	{TenantCode: "demo", Username: "qa", DisplayName: "Quinn QA", Roles: []string{"qa"}},
-	{TenantCode: "demo", Username: "agent1", DisplayName: "Wang Fang", Roles: []string{"agent"}, Team: "Team A", Extension: "1001"},
-	{TenantCode: "demo", Username: "agent2", DisplayName: "Zhang Wei", Roles: []string{"agent"}, Team: "Team A", Extension: "1002"},
-}
-
-// ensureDemo creates the demo tenant and its users when they are missing; existing ones are
-// left as they are, so restarts keep what a person changed.
-func ensureDemo(ctx context.Context, accounts *account.Store, log *slog.Logger) error {
-	if _, err := accounts.TenantByCode(ctx, "demo"); fault.CodeOf(err) == fault.NotFound {
-		if _, err := accounts.CreateTenant(ctx, account.NewTenant{Code: "demo", Name: "Demo Call Centre",
-			Region: "CN", TimeZone: "Asia/Shanghai"}, account.Actor{Name: "demo"}); err != nil {
-			return fmt.Errorf("demo tenant: %w", err)
-		}
-		log.Info("created demo tenant", "code", "demo")
-	} else if err != nil {
-		return fmt.Errorf("demo tenant: %w", err)
+// startDemo seeds the demo tenant and, with demo.traffic, runs simulated phones and a caller
+// against this ctid's own SIP listener.
+func (a *App) startDemo(ctx context.Context) error {
+	start := time.Now()
+	if err := demo.Seed(ctx, demo.Deps{Pool: a.Pool, Accounts: a.Accounts, Objects: a.Objects, Logger: a.log}); err != nil {
+		return err
 	}
-	for _, nu := range demoUsers {
-		nu.Password = demoPassword
-		_, err := accounts.AddUser(ctx, nu, account.Actor{Name: "demo"})
-		if err != nil && fault.CodeOf(err) != fault.Conflict {
-			return fmt.Errorf("demo user %s: %w", nu.Username, err)
-		}
+	a.log.Debug("demo tenant ready", "took", time.Since(start))
+	if !a.cfg.Demo.Traffic {
+		return nil
 	}
+	a.background(func(ctx context.Context) error {
+		return demo.Traffic(ctx, demo.TrafficOptions{SIPAddr: a.CTI.Addr("udp"), Every: a.cfg.Demo.CallEvery,
+			Accounts: a.Accounts, Agents: a.CTI.Agents(), Human: "agent1", Logger: a.log})
+	})
 	return nil
 }

@@ -7,10 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	_ "time/tzdata" // tenant time zones must resolve on machines without tzdata
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/ctid/ctid/fault"
 )
@@ -19,6 +22,8 @@ import (
 var version = "dev"
 
 func main() {
+	// sipgo logs a few rare messages through its package logger: keep them quiet and short.
+	sip.SetDefaultLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	os.Exit(cli(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
