@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -236,4 +237,23 @@ func (s *Store) objectRefs(ctx context.Context, schema string, want map[int64][]
 		s.objects.mu.Unlock()
 	}
 	return known, nil
+}
+
+// ExplainLookup returns PostgreSQL's plan of the caller-matching query for caller, to show
+// (in tests and benchmarks) that it reads indexes only.
+func (s *Store) ExplainLookup(ctx context.Context, t *account.Tenant, caller string) (string, error) {
+	schema := t.Scope().Schema
+	if !schemaRE.MatchString(schema) {
+		return "", fmt.Errorf("explain lookup: bad schema name %q", schema)
+	}
+	rows, err := s.pool.Query(ctx, "EXPLAIN "+fmt.Sprintf(lookupSQL, pgx.Identifier{schema, "phone_keys"}.Sanitize()),
+		s.lookupArgs(Normalize(caller, t.Region))...)
+	if err != nil {
+		return "", fmt.Errorf("explain lookup: %w", err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", fmt.Errorf("explain lookup: %w", err)
+	}
+	return strings.Join(lines, "\n"), nil
 }

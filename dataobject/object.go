@@ -416,7 +416,7 @@ func isUniqueViolation(err error) bool {
 // wrapUnlessFault keeps a user-facing fault as it is and wraps anything else with context.
 func wrapUnlessFault(err error, format string, args ...any) error {
 	var fe *fault.Error
-	if errors.As(err, &fe) {
+	if err == nil || errors.As(err, &fe) {
 		return err
 	}
 	return fmt.Errorf(format+": %w", append(args, err)...)

@@ -47,9 +47,11 @@ func Normalize(raw, region string) Phone {
 		p.Anonymous = true
 		return p
 	}
-	if m := extensionRE.FindStringSubmatchIndex(number); m != nil && m[0] > 0 {
-		p.Extension = digitsOf(number[m[2]:m[3]])
-		number = number[:m[0]]
+	if hasExtensionMark(number) {
+		if m := extensionRE.FindStringSubmatchIndex(number); m != nil && m[0] > 0 {
+			p.Extension = digitsOf(number[m[2]:m[3]])
+			number = number[:m[0]]
+		}
 	}
 	p.Digits = digitsOf(number)
 	if p.Digits == "" {
@@ -75,6 +77,11 @@ func Normalize(raw, region string) Phone {
 		p.Valid = phonenumbers.IsValidNumber(num)
 	}
 	return p
+}
+
+// hasExtensionMark is a quick test that saves the extension pattern's cost on plain numbers.
+func hasExtensionMark(s string) bool {
+	return strings.ContainsAny(s, "xX#tT转分")
 }
 
 // callerPart takes the number out of a SIP or tel URI or a display form ("Name" <sip:...>).

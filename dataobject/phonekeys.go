@@ -15,7 +15,11 @@ var phoneKeyColumns = []string{"object_id", "field_id", "record_id", "raw", "e16
 
 // phoneKeyRow is one phone_keys row for value raw of field f of record id.
 func phoneKeyRow(o *Object, f *Field, id int64, raw, region string, contact time.Time) []any {
-	p := Normalize(raw, region)
+	return phoneKeyRowOf(o, f, id, Normalize(raw, region), contact)
+}
+
+func phoneKeyRowOf(o *Object, f *Field, id int64, p Phone, contact time.Time) []any {
+	raw := p.Raw
 	var rev *string
 	if p.Digits != "" {
 		r := reverse(p.Digits)

@@ -66,7 +66,7 @@ func parseValueIn(f *Field, v any, loc *time.Location) (any, error) {
 		}
 		if f.Type == TypeEmail {
 			a, err := mail.ParseAddress(s)
-			if err != nil || a.Address != s || a.Name != "" {
+			if err != nil || a.Address != s || a.Name != "" || !strings.Contains(s[strings.LastIndexByte(s, '@'):], ".") {
 				return nil, fault.Errorf(fault.Invalid, "%q is not an e-mail address", s)
 			}
 		}

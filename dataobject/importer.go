@@ -1,0 +1,760 @@
+package dataobject
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/xuri/excelize/v2"
+
+	"github.com/ctid/ctid/account"
+	"github.com/ctid/ctid/fault"
+)
+
+// Import limits.
+const (
+	importChunk        = 5000 // rows validated, checked against the database and copied together
+	maxReportedErrors  = 1000 // the report lists this many bad rows; the count covers all
+	progressEvery      = 250 * time.Millisecond
+	maxImportColumns   = 500
+	maxImportCellBytes = 64 << 10
+)
+
+// Duplicate says what an import does with a row whose phone number is already a record's.
+type Duplicate string
+
+const (
+	DuplicateReport Duplicate = "report" // the row is bad (default)
+	DuplicateUpdate Duplicate = "update" // the row updates the record that has the number
+)
+
+// ImportOptions control an import.
+type ImportOptions struct {
+	Object     string
+	Format     string    // "csv" or "xlsx"; ImportFile takes it from the file name
+	SkipBad    bool      // import the good rows; default: all or nothing
+	Rejects    io.Writer // with SkipBad: the bad rows as CSV, with the problem in a last column
+	Duplicates Duplicate
+	Actor      account.Actor
+	Progress   func(Progress) // called now and then from the importing goroutine
+	// ExpectedRows is the number of data rows, for the ETA (ImportFile counts a CSV's lines).
+	ExpectedRows int
+}
+
+// Progress of an import.
+type Progress struct {
+	Rows     int // rows read so far
+	Total    int // rows in the file when known (0: unknown)
+	Done     bool
+	Elapsed  time.Duration
+	Imported int
+}
+
+// RowsPerSecond is the import's speed so far.
+func (p Progress) RowsPerSecond() float64 {
+	if p.Elapsed <= 0 {
+		return 0
+	}
+	return float64(p.Rows) / p.Elapsed.Seconds()
+}
+
+// ETA is the time left at the speed so far (0 when the total is unknown).
+func (p Progress) ETA() time.Duration {
+	rps := p.RowsPerSecond()
+	if p.Total == 0 || rps == 0 || p.Rows >= p.Total {
+		return 0
+	}
+	return time.Duration(float64(p.Total-p.Rows) / rps * float64(time.Second))
+}
+
+// RowError is one problem of one row: row numbers count the header as row 1, as a
+// spreadsheet does.
+type RowError struct {
+	Row     int
+	Column  string
+	Problem string
+}
+
+func (e RowError) String() string {
+	if e.Column == "" {
+		return fmt.Sprintf("row %d: %s", e.Row, e.Problem)
+	}
+	return fmt.Sprintf("row %d, column %s: %s", e.Row, e.Column, e.Problem)
+}
+
+// ImportReport says what an import did.
+type ImportReport struct {
+	Rows      int        // data rows read
+	Imported  int        // new records
+	Updated   int        // existing records updated (DuplicateUpdate)
+	Rejected  int        // bad rows
+	Errors    []RowError // the first maxReportedErrors problems
+	Committed bool       // false: nothing was written
+	Elapsed   time.Duration
+}
+
+// ImportFile imports a .csv or .xlsx file.
+func (s *Store) ImportFile(ctx context.Context, t *account.Tenant, path string, opts ImportOptions) (*ImportReport, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fault.Errorf(fault.Invalid, "open %s: %s", path, errors.Unwrap(err))
+	}
+	defer f.Close()
+	if opts.Format == "" {
+		opts.Format = strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
+	}
+	if opts.Format == "csv" && opts.ExpectedRows == 0 {
+		opts.ExpectedRows = countLines(f) - 1
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("rewind %s: %w", path, err)
+		}
+	}
+	return s.Import(ctx, t, f, opts)
+}
+
+// countLines counts the lines of r (quoted line breaks make it an estimate).
+func countLines(r io.Reader) int {
+	buf := make([]byte, 64<<10)
+	n := 0
+	for {
+		k, err := r.Read(buf)
+		for _, b := range buf[:k] {
+			if b == '\n' {
+				n++
+			}
+		}
+		if err != nil {
+			return n
+		}
+	}
+}
+
+// rowReader yields the rows of a CSV file or of an XLSX file's first sheet.
+type rowReader interface {
+	Next() ([]string, error) // io.EOF after the last row
+	Close() error
+}
+
+type csvRows struct{ r *csv.Reader }
+
+func (c csvRows) Next() ([]string, error) { return c.r.Read() }
+func (c csvRows) Close() error            { return nil }
+
+type xlsxRows struct {
+	f    *excelize.File
+	rows *excelize.Rows
+}
+
+func (x xlsxRows) Next() ([]string, error) {
+	if !x.rows.Next() {
+		if err := x.rows.Error(); err != nil {
+			return nil, err
+		}
+		return nil, io.EOF
+	}
+	return x.rows.Columns()
+}
+
+func (x xlsxRows) Close() error {
+	x.rows.Close()
+	return x.f.Close()
+}
+
+func openRows(r io.Reader, format string) (rowReader, error) {
+	switch format {
+	case "csv":
+		cr := csv.NewReader(r)
+		cr.FieldsPerRecord = -1
+		cr.ReuseRecord = true
+		return csvRows{cr}, nil
+	case "xlsx":
+		f, err := excelize.OpenReader(r)
+		if err != nil {
+			return nil, fault.Errorf(fault.Invalid, "not a readable XLSX file: %s", err)
+		}
+		sheets := f.GetSheetList()
+		if len(sheets) == 0 {
+			f.Close()
+			return nil, fault.Errorf(fault.Invalid, "the XLSX file has no sheet")
+		}
+		rows, err := f.Rows(sheets[0])
+		if err != nil {
+			f.Close()
+			return nil, fault.Errorf(fault.Invalid, "read sheet %q: %s", sheets[0], err)
+		}
+		return xlsxRows{f, rows}, nil
+	}
+	return nil, fault.Errorf(fault.Invalid, "unknown import format %q: want csv or xlsx", format)
+}
+
+// Import reads a header row and records from r into object opts.Object. Every row is
+// validated; by default one bad row means nothing is imported, and the report names row,
+// column and problem of each. New records are written with COPY in one transaction.
+func (s *Store) Import(ctx context.Context, t *account.Tenant, r io.Reader, opts ImportOptions) (*ImportReport, error) {
+	if opts.Duplicates == "" {
+		opts.Duplicates = DuplicateReport
+	}
+	if opts.Duplicates != DuplicateReport && opts.Duplicates != DuplicateUpdate {
+		return nil, fault.Errorf(fault.Invalid, "duplicates must be report or update, not %q", opts.Duplicates)
+	}
+	rows, err := openRows(r, opts.Format)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	im := &importer{s: s, t: t, loc: t.Location(), opts: opts, rows: rows, report: &ImportReport{}, start: time.Now(),
+		codes: newCodeCache(), seenPhones: map[string]int{}, seenUnique: map[string]int{}}
+	if opts.Rejects != nil {
+		im.rejects = csv.NewWriter(opts.Rejects)
+	}
+	err = s.inTenant(ctx, t, func(tx pgx.Tx) error {
+		im.tx = tx
+		if err := im.run(ctx); err != nil {
+			return err
+		}
+		if im.report.Rejected > 0 && !opts.SkipBad {
+			return errNothingImported
+		}
+		return nil
+	})
+	im.report.Elapsed = time.Since(im.start)
+	if im.rejects != nil {
+		im.rejects.Flush()
+	}
+	if errors.Is(err, errNothingImported) {
+		im.report.Imported, im.report.Updated = 0, 0
+		return im.report, fault.Errorf(fault.Invalid, "%d of %d rows are bad; nothing was imported. First: %s",
+			im.report.Rejected, im.report.Rows, im.report.Errors[0])
+	}
+	if err != nil {
+		im.report.Imported, im.report.Updated = 0, 0
+		return im.report, wrapUnlessFault(err, "import into %q", opts.Object)
+	}
+	im.report.Committed = true
+	s.metrics.importedRows.Add(float64(im.report.Imported + im.report.Updated))
+	im.progress(true)
+	return im.report, nil
+}
+
+var errNothingImported = errors.New("bad rows: nothing imported")
+
+type importer struct {
+	s       *Store
+	t       *account.Tenant
+	tx      pgx.Tx
+	opts    ImportOptions
+	rows    rowReader
+	rejects *csv.Writer
+	report  *ImportReport
+	start   time.Time
+	lastRep time.Time
+
+	loc     *time.Location // the tenant's, for dates and times without a zone
+	o       *Object
+	header  []string
+	columns []*Field // per file column; nil for ignored system columns
+	codes   *codeCache
+	// first row of each phone key and unique value seen in the file
+	seenPhones map[string]int
+	seenUnique map[string]int
+}
+
+// pending is one validated row waiting for its chunk's database checks.
+type pending struct {
+	row    int
+	cells  []string
+	values map[*Field]any
+	errs   []RowError
+	update int64 // DuplicateUpdate: the record this row updates
+	phones []rowPhone
+}
+
+// rowPhone is one number of a row, normalised once.
+type rowPhone struct {
+	field *Field
+	phone Phone
+}
+
+func (im *importer) run(ctx context.Context) error {
+	o, err := loadObject(ctx, im.tx, im.opts.Object)
+	if err != nil {
+		return err
+	}
+	im.o = o
+	header, err := im.rows.Next()
+	if err == io.EOF {
+		return fault.Errorf(fault.Invalid, "the file is empty: want a header row naming the fields")
+	}
+	if err != nil {
+		return fault.Errorf(fault.Invalid, "row 1: %s", err)
+	}
+	if err := im.mapHeader(header); err != nil {
+		return err
+	}
+	if im.rejects != nil {
+		if err := im.rejects.Write(append(append([]string{}, im.header...), "problem")); err != nil {
+			return fmt.Errorf("write rejects: %w", err)
+		}
+	}
+	rowNum := 1
+	var chunk []*pending
+	for {
+		cells, err := im.rows.Next()
+		if err == io.EOF {
+			break
+		}
+		rowNum++
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return fault.Errorf(fault.Invalid, "row %d: the file is not valid CSV: %s", rowNum, pe.Err)
+			}
+			return fault.Errorf(fault.Invalid, "row %d: %s", rowNum, err)
+		}
+		if blank(cells) {
+			continue
+		}
+		im.report.Rows++
+		chunk = append(chunk, im.validate(ctx, rowNum, cells))
+		if len(chunk) == importChunk {
+			if err := im.flush(ctx, chunk); err != nil {
+				return err
+			}
+			chunk = chunk[:0]
+		}
+		im.progress(false)
+	}
+	return im.flush(ctx, chunk)
+}
+
+func blank(cells []string) bool {
+	for _, c := range cells {
+		if strings.TrimSpace(c) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// importIgnored are export columns that an import skips rather than refuses.
+var importIgnored = map[string]bool{"id": true, "created_at": true, "updated_at": true, "created_by": true, "updated_by": true}
+
+// mapHeader matches each header cell to a field by key or by label (English or Chinese).
+func (im *importer) mapHeader(header []string) error {
+	if len(header) > maxImportColumns {
+		return fault.Errorf(fault.Invalid, "row 1: %d columns, at most %d", len(header), maxImportColumns)
+	}
+	byName := map[string]*Field{}
+	for _, f := range im.o.Visible() {
+		for _, n := range []string{f.Key, f.LabelEN, f.LabelZH} {
+			if n = strings.ToLower(strings.TrimSpace(n)); n != "" {
+				if _, taken := byName[n]; !taken {
+					byName[n] = f
+				}
+			}
+		}
+	}
+	used := map[*Field]string{}
+	var problems []string
+	for i, h := range header {
+		if i == 0 {
+			h = strings.TrimPrefix(h, "\ufeff") // the byte-order mark Excel writes
+		}
+		h = strings.TrimSpace(h)
+		im.header = append(im.header, h)
+		f := byName[strings.ToLower(h)]
+		switch {
+		case f == nil && importIgnored[strings.ToLower(h)]:
+		case f == nil:
+			problems = append(problems, fmt.Sprintf("column %q matches no field of %q", h, im.o.Key))
+		case used[f] != "":
+			problems = append(problems, fmt.Sprintf("columns %q and %q are both field %q", used[f], h, f.Key))
+		default:
+			used[f] = h
+		}
+		im.columns = append(im.columns, f)
+	}
+	for _, f := range im.o.Visible() {
+		if f.Required && used[f] == "" && f.Default == "" {
+			problems = append(problems, fmt.Sprintf("required field %q (%s) has no column", f.Key, f.LabelEN))
+		}
+	}
+	if len(problems) > 0 {
+		return fault.Errorf(fault.Invalid, "row 1 (header): %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// validate checks one row on its own; database checks follow per chunk.
+func (im *importer) validate(ctx context.Context, row int, cells []string) *pending {
+	p := &pending{row: row, cells: append([]string(nil), cells...), values: map[*Field]any{}}
+	present := map[*Field]bool{}
+	for i, f := range im.columns {
+		if f == nil || i >= len(cells) {
+			continue
+		}
+		present[f] = true
+		cell := cells[i]
+		if len(cell) > maxImportCellBytes {
+			p.errs = append(p.errs, RowError{row, im.header[i], "cell is too long"})
+			continue
+		}
+		v, err := parseValueIn(f, cell, im.loc)
+		if err == nil && v != nil && f.Type == TypeCode {
+			v, err = im.codes.resolve(ctx, im.tx, f, v)
+		}
+		if err != nil {
+			p.errs = append(p.errs, RowError{row, im.header[i], fault.MessageOf(err)})
+			continue
+		}
+		if v != nil {
+			p.values[f] = v
+		}
+	}
+	for _, f := range im.o.Visible() {
+		if _, ok := p.values[f]; ok {
+			continue
+		}
+		if f.Default != "" {
+			if v, err := parseValueIn(f, f.Default, im.loc); err == nil && v != nil {
+				p.values[f] = v
+				continue
+			}
+		}
+		if f.Required {
+			p.errs = append(p.errs, RowError{row, im.columnOf(f), "is required"})
+		}
+	}
+	// duplicates within the file
+	for _, f := range im.o.Visible() {
+		if f.Type == TypePhone {
+			for _, raw := range phoneValues(p.values[f]) {
+				p.phones = append(p.phones, rowPhone{field: f, phone: Phone{Raw: raw}})
+			}
+		}
+	}
+	for f, v := range p.values {
+		if f.Unique {
+			k := f.Key + "\x00" + fmt.Sprint(v)
+			if first, ok := im.seenUnique[k]; ok {
+				p.errs = append(p.errs, RowError{row, im.columnOf(f), fmt.Sprintf("value %v is also in row %d", v, first)})
+			} else {
+				im.seenUnique[k] = row
+			}
+		}
+	}
+	return p
+}
+
+// normalise normalises the chunk's phone numbers on every core (libphonenumber is the
+// import's main cost), then finds numbers that an earlier row of the file already had.
+func (im *importer) normalise(chunk []*pending) {
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(chunk); i += workers {
+				for j := range chunk[i].phones {
+					rp := &chunk[i].phones[j]
+					rp.phone = Normalize(rp.phone.Raw, im.t.Region)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, p := range chunk {
+		for _, rp := range p.phones {
+			k := phoneKey(rp.phone)
+			if k == "" {
+				continue
+			}
+			if first, ok := im.seenPhones[k]; ok && first != p.row {
+				p.errs = append(p.errs, RowError{p.row, im.columnOf(rp.field), fmt.Sprintf("phone %s is also in row %d", rp.phone.Raw, first)})
+			} else {
+				im.seenPhones[k] = p.row
+			}
+		}
+	}
+}
+
+// phoneKey identifies a number for duplicate checks: its E.164 form, else its stripped digits.
+func phoneKey(p Phone) string {
+	if p.E164 != "" {
+		return p.E164
+	}
+	return p.Stripped
+}
+
+func (im *importer) columnOf(f *Field) string {
+	for i, g := range im.columns {
+		if g == f {
+			return im.header[i]
+		}
+	}
+	return f.Key
+}
+
+// flush runs the database checks of a chunk and writes its good rows, unless an earlier
+// bad row already means nothing will be imported.
+func (im *importer) flush(ctx context.Context, chunk []*pending) error {
+	if len(chunk) == 0 {
+		return nil
+	}
+	im.normalise(chunk)
+	if err := im.checkExisting(ctx, chunk); err != nil {
+		return err
+	}
+	var inserts []*pending
+	for _, p := range chunk {
+		if len(p.errs) > 0 {
+			if err := im.reject(p); err != nil {
+				return err
+			}
+			continue
+		}
+		if im.report.Rejected > 0 && !im.opts.SkipBad {
+			continue // validating only: the import will be rolled back
+		}
+		if p.update != 0 {
+			values := map[string]any{}
+			for f, v := range p.values {
+				values[f.Key] = v
+			}
+			if _, err := updateRecord(ctx, im.tx, im.s, im.t, im.o, p.update, values, im.opts.Actor, im.codes); err != nil {
+				if fault.CodeOf(err) == fault.Internal {
+					return err
+				}
+				p.errs = append(p.errs, RowError{p.row, "", fault.MessageOf(err)})
+				if err := im.reject(p); err != nil {
+					return err
+				}
+				continue
+			}
+			im.report.Updated++
+			continue
+		}
+		inserts = append(inserts, p)
+	}
+	if len(inserts) == 0 || (im.report.Rejected > 0 && !im.opts.SkipBad) {
+		return nil
+	}
+	return im.copyRows(ctx, inserts)
+}
+
+func (im *importer) reject(p *pending) error {
+	im.report.Rejected++
+	for _, e := range p.errs {
+		if len(im.report.Errors) < maxReportedErrors {
+			im.report.Errors = append(im.report.Errors, e)
+		}
+	}
+	if im.rejects != nil && im.opts.SkipBad {
+		problems := make([]string, len(p.errs))
+		for i, e := range p.errs {
+			problems[i] = e.String()
+		}
+		if err := im.rejects.Write(append(p.cells, strings.Join(problems, "; "))); err != nil {
+			return fmt.Errorf("write rejects: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkExisting finds, for a chunk, phone numbers already on records, unique values already
+// taken and references to records that do not exist.
+func (im *importer) checkExisting(ctx context.Context, chunk []*pending) error {
+	var e164s, stripped []string
+	for _, p := range chunk {
+		for _, rp := range p.phones {
+			if rp.phone.E164 != "" {
+				e164s = append(e164s, rp.phone.E164)
+			} else if rp.phone.Stripped != "" {
+				stripped = append(stripped, rp.phone.Stripped)
+			}
+		}
+	}
+	owners := map[string]int64{}
+	if len(e164s)+len(stripped) > 0 {
+		// Numbers of fields matched against callers: those have indexes (partial, on active).
+		rows, err := im.tx.Query(ctx, `SELECT e164, record_id FROM phone_keys WHERE active AND object_id = $1 AND e164 = ANY($2)
+			UNION ALL
+			SELECT stripped, record_id FROM phone_keys WHERE active AND object_id = $1 AND e164 IS NULL AND stripped = ANY($3)`,
+			im.o.ID, e164s, stripped)
+		if err != nil {
+			return fmt.Errorf("check phone duplicates: %w", err)
+		}
+		for rows.Next() {
+			var k string
+			var id int64
+			if err := rows.Scan(&k, &id); err != nil {
+				rows.Close()
+				return err
+			}
+			owners[k] = id
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	for _, p := range chunk {
+		for _, rp := range p.phones {
+			id, ok := owners[phoneKey(rp.phone)]
+			f, raw := rp.field, rp.phone.Raw
+			switch {
+			case !ok:
+			case im.opts.Duplicates == DuplicateUpdate && (p.update == 0 || p.update == id):
+				p.update = id
+			case im.opts.Duplicates == DuplicateUpdate:
+				p.errs = append(p.errs, RowError{p.row, im.columnOf(f), fmt.Sprintf("phones belong to two %s records (%d and %d)", im.o.Key, p.update, id)})
+			default:
+				p.errs = append(p.errs, RowError{p.row, im.columnOf(f), fmt.Sprintf("phone %s already belongs to %s record %d", raw, im.o.Key, id)})
+			}
+		}
+		for f, v := range p.values {
+			switch {
+			case f.Type == TypeReference:
+				if err := checkReference(ctx, im.tx, f, v.(int64)); err != nil {
+					if fault.CodeOf(err) == fault.Internal {
+						return err
+					}
+					p.errs = append(p.errs, RowError{p.row, im.columnOf(f), fault.MessageOf(err)})
+				}
+			}
+		}
+	}
+	return im.checkUnique(ctx, chunk)
+}
+
+func (im *importer) checkUnique(ctx context.Context, chunk []*pending) error {
+	for _, f := range im.o.Visible() {
+		if !f.Unique {
+			continue
+		}
+		var vals []string
+		for _, p := range chunk {
+			if v, ok := p.values[f]; ok {
+				vals = append(vals, fmt.Sprint(v))
+			}
+		}
+		if len(vals) == 0 {
+			continue
+		}
+		rows, err := im.tx.Query(ctx, "SELECT "+ident(f.Key)+"::text, id FROM "+ident(im.o.Table)+
+			" WHERE deleted_at IS NULL AND "+ident(f.Key)+"::text = ANY($1)", vals)
+		if err != nil {
+			return fmt.Errorf("check unique %q: %w", f.Key, err)
+		}
+		taken := map[string]int64{}
+		for rows.Next() {
+			var v string
+			var id int64
+			if err := rows.Scan(&v, &id); err != nil {
+				rows.Close()
+				return err
+			}
+			taken[v] = id
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, p := range chunk {
+			if v, ok := p.values[f]; ok {
+				if id, dup := taken[fmt.Sprint(v)]; dup && id != p.update {
+					p.errs = append(p.errs, RowError{p.row, im.columnOf(f), fmt.Sprintf("value %v is already %s record %d's", v, im.o.Key, id)})
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// copyRows writes new records and their phone keys with COPY.
+func (im *importer) copyRows(ctx context.Context, ps []*pending) error {
+	rows, err := im.tx.Query(ctx, `SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)`, im.o.Table, len(ps))
+	if err != nil {
+		return fmt.Errorf("reserve ids: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("reserve ids: %w", err)
+	}
+	fields := im.o.Visible()
+	cols := []string{"id", "created_by", "updated_by", "owner_id"}
+	for _, f := range fields {
+		cols = append(cols, f.Key)
+	}
+	var actor *int64
+	if im.opts.Actor.UserID != 0 {
+		actor = &im.opts.Actor.UserID
+	}
+	now := time.Now()
+	records := make([][]any, len(ps))
+	var keys [][]any
+	for i, p := range ps {
+		row := make([]any, 0, len(cols))
+		row = append(row, ids[i], actor, actor, actor)
+		for _, f := range fields {
+			v, err := copyValue(f, p.values[f])
+			if err != nil {
+				return fmt.Errorf("row %d: %w", p.row, err)
+			}
+			row = append(row, v)
+		}
+		for _, rp := range p.phones {
+			keys = append(keys, phoneKeyRowOf(im.o, rp.field, ids[i], rp.phone, now))
+		}
+		records[i] = row
+	}
+	if _, err := im.tx.CopyFrom(ctx, pgx.Identifier{im.o.Table}, cols, pgx.CopyFromRows(records)); err != nil {
+		return fmt.Errorf("copy records: %w", err)
+	}
+	if len(keys) > 0 {
+		if _, err := im.tx.CopyFrom(ctx, pgx.Identifier{"phone_keys"}, phoneKeyColumns, pgx.CopyFromRows(keys)); err != nil {
+			return fmt.Errorf("copy phone keys: %w", err)
+		}
+	}
+	im.report.Imported += len(ps)
+	return nil
+}
+
+// copyValue converts a parsed value to what COPY's binary format takes for f's column.
+func copyValue(f *Field, v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	switch f.Type {
+	case TypeDecimal:
+		var n pgtype.Numeric
+		if err := n.Scan(v.(string)); err != nil {
+			return nil, err
+		}
+		return n, nil
+	case TypeDate:
+		return time.Parse("2006-01-02", v.(string))
+	}
+	return v, nil
+}
+
+func (im *importer) progress(done bool) {
+	if im.opts.Progress == nil {
+		return
+	}
+	now := time.Now()
+	if !done && now.Sub(im.lastRep) < progressEvery {
+		return
+	}
+	im.lastRep = now
+	im.opts.Progress(Progress{Rows: im.report.Rows, Total: max(im.opts.ExpectedRows, im.report.Rows), Done: done, Elapsed: now.Sub(im.start), Imported: im.report.Imported + im.report.Updated})
+}
