@@ -175,7 +175,7 @@ func (s *Service) serveQueue(c *call, req *sip.Request, tx sip.ServerTransaction
 // or done when the call was settled here.
 func (s *Service) queueRound(c *call, req *sip.Request, tx sip.ServerTransaction, queueName string, start time.Time) (string, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
-	q, _, err := loadQueue(ctx, s.pool, c.tenant, queueName)
+	q, _, err := s.loadQueue(ctx, c.tenant, queueName)
 	cancel()
 	if err != nil {
 		s.respondErr(tx, req, err)
@@ -211,7 +211,7 @@ func (s *Service) queueRound(c *call, req *sip.Request, tx sip.ServerTransaction
 		if rt.first(c) {
 			ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
 			// Members are read each round: changes by admins take effect on waiting calls too.
-			cfg, members, err := loadQueue(ctx, s.pool, c.tenant, q.Name)
+			cfg, members, err := s.loadQueue(ctx, c.tenant, q.Name)
 			cancel()
 			if err == nil {
 				q = cfg

@@ -110,6 +110,16 @@ type agent struct {
 	mu     sync.Mutex // held across the durable write of a transition
 	status AgentStatus
 	loaded bool
+
+	// view is what the ACD reads while a transition is being written: it must not wait for
+	// the event log, or scanning a queue's members would queue behind every write.
+	view struct {
+		sync.Mutex
+		loaded   bool
+		state    AgentState
+		lastIdle time.Time
+		claimed  bool // a call is reserving this Ready agent right now
+	}
 	// lastIdle is when the agent last became Ready: longest-idle-first orders by it.
 	lastIdle time.Time
 	missed   int // unanswered offers in a row (the missed-call rule)
@@ -155,7 +165,16 @@ func (a *Agents) load(ctx context.Context, tenant string, ag *agent) error {
 	if ag.status.State == Ready {
 		ag.lastIdle = ag.status.Since
 	}
+	ag.publish()
 	return nil
+}
+
+// publish copies the state into the view; the caller holds ag.mu.
+func (ag *agent) publish() {
+	ag.view.Lock()
+	ag.view.loaded, ag.view.state, ag.view.lastIdle = ag.loaded, ag.status.State, ag.lastIdle
+	ag.view.claimed = false
+	ag.view.Unlock()
 }
 
 // Status is the agent's current state.
@@ -185,6 +204,29 @@ type Change struct {
 // the new status once the transition is durable.
 func (a *Agents) Set(ctx context.Context, tenant string, agentID int64, c Change) (AgentStatus, error) {
 	ag := a.get(tenant, agentID)
+	if c.From != "" {
+		// A conditional move fails at once when the agent is elsewhere or being reserved by
+		// another call: concurrent calls must not queue up behind one agent's write.
+		ag.view.Lock()
+		busy := ag.view.loaded && (ag.view.state != c.From || ag.view.claimed)
+		claim := !busy && c.To == Reserved
+		if claim {
+			ag.view.claimed = true
+		}
+		ag.view.Unlock()
+		if busy {
+			return AgentStatus{}, fault.Errorf(fault.Conflict, "agent %d is not %s", agentID, c.From)
+		}
+		if claim {
+			defer func() {
+				ag.view.Lock()
+				if ag.view.state != Reserved {
+					ag.view.claimed = false // the reservation failed
+				}
+				ag.view.Unlock()
+			}()
+		}
+	}
 	ag.mu.Lock()
 	defer ag.mu.Unlock()
 	if err := a.load(ctx, tenant, ag); err != nil {
@@ -229,6 +271,7 @@ func (a *Agents) Set(ctx context.Context, tenant string, agentID int64, c Change
 	if c.To == OnCall {
 		ag.missed = 0
 	}
+	ag.publish()
 	if c.To == Ready && a.onReady != nil {
 		a.onReady(tenant)
 	}
@@ -238,6 +281,12 @@ func (a *Agents) Set(ctx context.Context, tenant string, agentID int64, c Change
 // idle reports whether the agent is Ready, and since when (longest idle first orders by it).
 func (a *Agents) idle(ctx context.Context, tenant string, agentID int64) (bool, time.Time, error) {
 	ag := a.get(tenant, agentID)
+	ag.view.Lock()
+	loaded, st, since, claimed := ag.view.loaded, ag.view.state, ag.view.lastIdle, ag.view.claimed
+	ag.view.Unlock()
+	if loaded {
+		return st == Ready && !claimed, since, nil
+	}
 	ag.mu.Lock()
 	defer ag.mu.Unlock()
 	if err := a.load(ctx, tenant, ag); err != nil {

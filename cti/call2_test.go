@@ -16,10 +16,10 @@ import (
 func TestMaxWaitOverflowsThenTimesOut(t *testing.T) {
 	f := newCallFixture(t, Queue{MaxWait: time.Second, Overflow: "queue:support"}, false)
 	f.setState(t, f.aID, Change{To: NotReady, Who: ByAgent, Reason: "break"})
-	if err := SaveQueue(f.ctx, f.pool, "acme", Queue{Name: "support"}); err != nil {
+	if err := f.s.SaveQueue(f.ctx, "acme", Queue{Name: "support"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := SetQueueMember(f.ctx, f.pool, "acme", "support", f.bID, 1); err != nil {
+	if err := f.s.SetQueueMember(f.ctx, "acme", "support", f.bID, 1); err != nil {
 		t.Fatal(err)
 	}
 	sess := f.trunk.dial(f.ctx, f.s, testDID)
@@ -43,7 +43,7 @@ func TestMaxWaitOverflowsThenTimesOut(t *testing.T) {
 	}
 
 	// Without an overflow target the caller gets 480 after max wait.
-	if err := SaveQueue(f.ctx, f.pool, "acme", Queue{Name: "sales", MaxWait: time.Second}); err != nil {
+	if err := f.s.SaveQueue(f.ctx, "acme", Queue{Name: "sales", MaxWait: time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	f.setState(t, f.bID, Change{To: NotReady, Who: ByAgent, Reason: "lunch"})
@@ -72,7 +72,7 @@ func TestUnknownSourceAndNumber(t *testing.T) {
 		}
 	}
 	want(testDID, 403) // no trunk has this source
-	if err := SaveTrunk(ctx, pool, Trunk{Tenant: "acme", Name: "carrier", Source: netip.MustParsePrefix("127.0.0.0/8")}); err != nil {
+	if err := s.SaveTrunk(ctx, Trunk{Tenant: "acme", Name: "carrier", Source: netip.MustParsePrefix("127.0.0.0/8")}); err != nil {
 		t.Fatal(err)
 	}
 	want("+8699999999", 404)
@@ -170,7 +170,7 @@ func TestCancelCrossesAgentAnswer(t *testing.T) {
 func TestOutboundCallThroughTrunk(t *testing.T) {
 	f := newCallFixture(t, Queue{}, false)
 	// The trunk party takes outbound calls.
-	if err := SaveTrunk(f.ctx, f.pool, Trunk{Tenant: "acme", Name: "carrier", Source: netip.MustParsePrefix("127.0.0.1/32"),
+	if err := f.s.SaveTrunk(f.ctx, Trunk{Tenant: "acme", Name: "carrier", Source: netip.MustParsePrefix("127.0.0.1/32"),
 		OutboundURI: "sip:" + f.trunk.addr, CallerID: "862155550000"}); err != nil {
 		t.Fatal(err)
 	}

@@ -139,14 +139,14 @@ func nullID(id int64) *int64 {
 	return &id
 }
 
-// insertCDR writes c in tx (search_path or schema-qualified by table). A CDR for the same call
-// and offer time is written once: a repeat (an idempotent API retry) changes nothing.
-func insertCDR(ctx context.Context, tx pgx.Tx, table string, c *CDR, seq int64) error {
+// queueCDR adds the insert of c to b. A CDR for the same call and offer time is written
+// once: a repeat (an idempotent API retry) changes nothing.
+func queueCDR(b *pgx.Batch, table string, c *CDR, seq int64) {
 	ids := c.SIPCallIDs
 	if ids == nil {
 		ids = []string{}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO `+table+` (call_id, offered_at, direction, source, caller_raw, caller_e164,
+	b.Queue(`INSERT INTO `+table+` (call_id, offered_at, direction, source, caller_raw, caller_e164,
 		callee_raw, callee_e164, did, queue, agent_id, agent_extension, queued_at, ringing_at, answered_at, ended_at,
 		wait_seconds, talk_seconds, result, hangup_by, sip_cause, sip_call_ids, seq)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
@@ -155,10 +155,6 @@ func insertCDR(ctx context.Context, tx pgx.Tx, table string, c *CDR, seq int64) 
 		c.CalleeRaw, c.CalleeE164, c.DID, c.Queue, nullID(c.AgentID), c.AgentExtension,
 		nullTime(c.QueuedAt), nullTime(c.RingingAt), nullTime(c.AnsweredAt), c.EndedAt,
 		c.WaitSeconds(), c.TalkSeconds(), string(c.Result), c.HangupBy, c.SIPCause, ids, seq)
-	if err != nil {
-		return fmt.Errorf("write CDR of call %s: %w", c.CallID, err)
-	}
-	return nil
 }
 
 const cdrColumns = `call_id, offered_at, direction, source, caller_raw, caller_e164, callee_raw, callee_e164, did, queue,

@@ -179,12 +179,7 @@ func (l *EventLog) write(ctx context.Context, batch []*pendingEvent) error {
 	// A fixed order of tenants: two writers (two ctid processes) lock counters in the same order.
 	sort.Strings(tenants)
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
-		for _, tenant := range tenants {
-			if err := writeTenant(ctx, tx, tenant, byTenant[tenant]); err != nil {
-				return err
-			}
-		}
-		return nil
+		return writeBatch(ctx, tx, tenants, byTenant)
 	})
 	if err != nil {
 		// The numbers were not taken: the transaction rolled back.
@@ -196,63 +191,99 @@ func (l *EventLog) write(ctx context.Context, batch []*pendingEvent) error {
 	return nil
 }
 
-func writeTenant(ctx context.Context, tx pgx.Tx, tenant string, evs []*pendingEvent) error {
-	schema := db.SchemaName(tenant)
-	table := func(name string) string { return pgx.Identifier{schema, name}.Sanitize() }
-	var last int64
-	err := tx.QueryRow(ctx, `UPDATE `+table("event_counter")+` SET last_seq = last_seq + $1 RETURNING last_seq`, len(evs)).Scan(&last)
-	if err != nil {
-		return fmt.Errorf("tenant %s: take sequence numbers: %w", tenant, err)
+// writeBatch writes a batch in two round trips whatever its size: the tenants' sequence
+// numbers first, then every row (events, state log, current states, CDRs) pipelined.
+func writeBatch(ctx context.Context, tx pgx.Tx, tenants []string, byTenant map[string][]*pendingEvent) error {
+	table := func(tenant, name string) string { return pgx.Identifier{db.SchemaName(tenant), name}.Sanitize() }
+	counters := &pgx.Batch{}
+	for _, tenant := range tenants {
+		counters.Queue(`UPDATE `+table(tenant, "event_counter")+` SET last_seq = last_seq + $1 RETURNING last_seq`, len(byTenant[tenant]))
 	}
-	rows := make([][]any, len(evs))
-	for i, p := range evs {
-		p.ev.Seq = last - int64(len(evs)) + int64(i) + 1
-		data := p.ev.Data
-		if data == nil {
-			data = map[string]string{}
+	res := tx.SendBatch(ctx, counters)
+	for _, tenant := range tenants {
+		var last int64
+		if err := res.QueryRow().Scan(&last); err != nil {
+			res.Close()
+			return fmt.Errorf("tenant %s: take sequence numbers: %w", tenant, err)
 		}
-		b, err := json.Marshal(data)
-		if err != nil {
-			return fmt.Errorf("event data: %w", err)
+		evs := byTenant[tenant]
+		for i, p := range evs {
+			p.ev.Seq = last - int64(len(evs)) + int64(i) + 1
 		}
-		rows[i] = []any{p.ev.Seq, p.ev.At, string(p.ev.Type), p.ev.CallID, nullID(p.ev.AgentID), p.ev.Queue, string(b)}
 	}
-	_, err = tx.CopyFrom(ctx, pgx.Identifier{schema, "events"},
-		[]string{"seq", "at", "type", "call_id", "agent_id", "queue", "data"}, pgx.CopyFromRows(rows))
-	if err != nil {
-		return fmt.Errorf("tenant %s: insert events: %w", tenant, err)
+	if err := res.Close(); err != nil {
+		return fmt.Errorf("take sequence numbers: %w", err)
 	}
-	for _, p := range evs {
-		ev := &p.ev
-		if ev.State != nil {
-			if err := writeStateChange(ctx, tx, table, ev); err != nil {
-				return err
-			}
+	rows := &pgx.Batch{}
+	for _, tenant := range tenants {
+		if err := queueTenantRows(rows, tenant, byTenant[tenant], func(name string) string { return table(tenant, name) }); err != nil {
+			return err
 		}
-		if ev.CDR != nil {
-			if err := insertCDR(ctx, tx, table("cdrs"), ev.CDR, ev.Seq); err != nil {
-				return fmt.Errorf("tenant %s: %w", tenant, err)
-			}
-		}
+	}
+	if err := tx.SendBatch(ctx, rows).Close(); err != nil {
+		return fmt.Errorf("write event rows: %w", err)
 	}
 	return nil
 }
 
-func writeStateChange(ctx context.Context, tx pgx.Tx, table func(string) string, ev *Event) error {
-	s := ev.State
-	_, err := tx.Exec(ctx, `INSERT INTO `+table("agent_state_log")+` (seq, agent_id, at, from_state, to_state, reason, call_id, actor)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, ev.Seq, ev.AgentID, ev.At, string(s.From), string(s.To), s.Reason, ev.CallID, s.Actor)
-	if err != nil {
-		return fmt.Errorf("log state of agent %d: %w", ev.AgentID, err)
+// queueTenantRows adds one tenant's rows to b: one statement per table, arrays unnested.
+func queueTenantRows(b *pgx.Batch, tenant string, evs []*pendingEvent, table func(string) string) error {
+	n := len(evs)
+	seqs, ats := make([]int64, n), make([]time.Time, n)
+	types, callIDs, queues, datas := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	agents := make([]*int64, n)
+	var st struct {
+		seq, agent               []int64
+		at                       []time.Time
+		from, to, reason, callID []string
+		actor                    []string
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO `+table("agent_states")+` (agent_id, state, reason, call_id, since, seq)
-		VALUES ($1, $2, $3, $4, $5, $6)
+	current := map[int64]*Event{} // the last state change of each agent in the batch
+	for i, p := range evs {
+		ev := &p.ev
+		data := ev.Data
+		if data == nil {
+			data = map[string]string{}
+		}
+		js, err := json.Marshal(data)
+		if err != nil {
+			return fmt.Errorf("event data: %w", err)
+		}
+		seqs[i], ats[i], types[i], callIDs[i], queues[i], datas[i] = ev.Seq, ev.At, string(ev.Type), ev.CallID, ev.Queue, string(js)
+		agents[i] = nullID(ev.AgentID)
+		if s := ev.State; s != nil {
+			st.seq, st.agent, st.at = append(st.seq, ev.Seq), append(st.agent, ev.AgentID), append(st.at, ev.At)
+			st.from, st.to, st.reason = append(st.from, string(s.From)), append(st.to, string(s.To)), append(st.reason, s.Reason)
+			st.callID, st.actor = append(st.callID, ev.CallID), append(st.actor, s.Actor)
+			current[ev.AgentID] = ev
+		}
+		if ev.CDR != nil {
+			queueCDR(b, table("cdrs"), ev.CDR, ev.Seq)
+		}
+	}
+	b.Queue(`INSERT INTO `+table("events")+` (seq, at, type, call_id, agent_id, queue, data)
+		SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::jsonb[])`,
+		seqs, ats, types, callIDs, agents, queues, datas)
+	if len(st.seq) == 0 {
+		return nil
+	}
+	b.Queue(`INSERT INTO `+table("agent_state_log")+` (seq, agent_id, at, from_state, to_state, reason, call_id, actor)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])`,
+		st.seq, st.agent, st.at, st.from, st.to, st.reason, st.callID, st.actor)
+	var cur struct {
+		agent, seq            []int64
+		state, reason, callID []string
+		since                 []time.Time
+	}
+	for id, ev := range current {
+		cur.agent, cur.seq, cur.since = append(cur.agent, id), append(cur.seq, ev.Seq), append(cur.since, ev.At)
+		cur.state, cur.reason, cur.callID = append(cur.state, string(ev.State.To)), append(cur.reason, ev.State.Reason), append(cur.callID, ev.CallID)
+	}
+	b.Queue(`INSERT INTO `+table("agent_states")+` (agent_id, state, reason, call_id, since, seq)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[])
 		ON CONFLICT (agent_id) DO UPDATE SET state = excluded.state, reason = excluded.reason,
 			call_id = excluded.call_id, since = excluded.since, seq = excluded.seq`,
-		ev.AgentID, string(s.To), s.Reason, ev.CallID, ev.At, ev.Seq)
-	if err != nil {
-		return fmt.Errorf("set state of agent %d: %w", ev.AgentID, err)
-	}
+		cur.agent, cur.state, cur.reason, cur.callID, cur.since, cur.seq)
 	return nil
 }
 

@@ -233,7 +233,7 @@ func (s *Service) externalAgentState(ctx context.Context, tenant, event string, 
 		if row.AnsweredAt == nil {
 			return
 		}
-		q, _, err := loadQueue(ctx, s.pool, tenant, row.Queue)
+		q, _, err := s.loadQueue(ctx, tenant, row.Queue)
 		if err != nil {
 			q = nil
 		}

@@ -116,23 +116,18 @@ func (s *Service) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 400, "Unreadable source address")
 		return
 	}
-	trunk, err := trunkBySource(ctx, s.pool, src.Addr().Unmap())
+	trunk, err := s.trunkBySource(ctx, src.Addr().Unmap())
 	if err != nil {
 		s.respondErr(tx, req, err)
 		return
 	}
 	number := req.Recipient.User
-	did, err := didByNumber(ctx, s.pool, trunk.Tenant, number)
+	did, err := s.didByNumber(ctx, trunk.Tenant, number)
 	if err != nil {
 		s.respondErr(tx, req, err)
 		return
 	}
-	tenant, err := s.reg.dir.tenantByCode(ctx, trunk.Tenant)
-	if err != nil {
-		s.respondErr(tx, req, err)
-		return
-	}
-	c := s.newInboundCall(req, tenant, did)
+	c := s.newInboundCall(req, &sipTenant{ID: trunk.tenantID, Code: trunk.Tenant, Region: trunk.region}, did)
 	// The caller's CANCEL: sipgo answers it (200, then 487 to the INVITE); we stop the offers.
 	tx.OnCancel(func(*sip.Request) {
 		if c.cancel() {

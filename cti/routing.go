@@ -25,6 +25,9 @@ type Trunk struct {
 	Source      netip.Prefix // e.g. 192.0.2.10/32
 	OutboundURI string       // where agents' outbound calls go, "" for inbound only
 	CallerID    string       // number presented on outbound calls
+
+	tenantID int64  // filled by the lookups of the call path
+	region   string // the tenant's phone region
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
@@ -59,10 +62,10 @@ func SaveTrunk(ctx context.Context, pool *pgxpool.Pool, t Trunk) error {
 // trunkBySource finds the trunk whose network holds addr (the most specific one).
 func trunkBySource(ctx context.Context, pool *pgxpool.Pool, addr netip.Addr) (*Trunk, error) {
 	var t Trunk
-	err := pool.QueryRow(ctx, `SELECT k.id, t.code, k.name, k.source, k.outbound_uri, k.caller_id
+	err := pool.QueryRow(ctx, `SELECT k.id, t.code, k.name, k.source, k.outbound_uri, k.caller_id, t.id, t.region
 		FROM platform.sip_trunks k JOIN platform.tenants t ON t.id = k.tenant_id
 		WHERE k.source >>= $1 AND t.status = 'active' ORDER BY masklen(k.source) DESC, k.id LIMIT 1`, addr).
-		Scan(&t.ID, &t.Tenant, &t.Name, &t.Source, &t.OutboundURI, &t.CallerID)
+		Scan(&t.ID, &t.Tenant, &t.Name, &t.Source, &t.OutboundURI, &t.CallerID, &t.tenantID, &t.region)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fault.Errorf(fault.Forbidden, "source %s is no trunk of ours", addr)
 	}
@@ -268,4 +271,32 @@ func loadQueue(ctx context.Context, pool *pgxpool.Pool, tenant, name string) (*Q
 		return nil, nil, fmt.Errorf("load queue %q: %w", name, err)
 	}
 	return &q, members, nil
+}
+
+// queueConfig is a queue with its members, as cached.
+type queueConfig struct {
+	q       *Queue
+	members []member
+}
+
+// The cached lookups of the call path.
+
+func (s *Service) trunkBySource(ctx context.Context, addr netip.Addr) (*Trunk, error) {
+	return s.trunks.get(addr, func() (*Trunk, error) { return trunkBySource(ctx, s.pool, addr) })
+}
+
+func (s *Service) didByNumber(ctx context.Context, tenant, number string) (*DID, error) {
+	return s.dids.get([2]string{tenant, number}, func() (*DID, error) { return didByNumber(ctx, s.pool, tenant, number) })
+}
+
+func (s *Service) loadQueue(ctx context.Context, tenant, name string) (*Queue, []member, error) {
+	qc, err := s.queueCfg.get([2]string{tenant, name}, func() (queueConfig, error) {
+		q, m, err := loadQueue(ctx, s.pool, tenant, name)
+		return queueConfig{q, m}, err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	q := *qc.q // callers keep their own copy
+	return &q, qc.members, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -88,6 +89,10 @@ type Service struct {
 	reg    *registrar
 	calls  *calls
 	acd    *acd
+
+	trunks   ttlCache[netip.Addr, *Trunk]
+	dids     ttlCache[[2]string, *DID]
+	queueCfg ttlCache[[2]string, queueConfig]
 
 	ua     *sipgo.UserAgent
 	server *sipgo.Server

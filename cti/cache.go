@@ -1,0 +1,78 @@
+package cti
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// configTTL is how long routing configuration (trunks, numbers, queues) read from the
+// database is reused: admins' changes reach calls within it, without a restart.
+const configTTL = 2 * time.Second
+
+// maxCached bounds a cache; when full it starts over (entries are cheap to read again).
+const maxCached = 10_000
+
+// ttlCache remembers values for configTTL. Errors are not remembered.
+type ttlCache[K comparable, V any] struct {
+	mu sync.Mutex
+	m  map[K]cached[V]
+}
+
+type cached[V any] struct {
+	v  V
+	at time.Time
+}
+
+func (c *ttlCache[K, V]) get(k K, load func() (V, error)) (V, error) {
+	now := time.Now()
+	c.mu.Lock()
+	e, ok := c.m[k]
+	c.mu.Unlock()
+	if ok && now.Sub(e.at) < configTTL {
+		return e.v, nil
+	}
+	v, err := load()
+	if err != nil {
+		return v, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCached {
+		c.m = map[K]cached[V]{}
+	}
+	c.m[k] = cached[V]{v: v, at: now}
+	c.mu.Unlock()
+	return v, nil
+}
+
+func (c *ttlCache[K, V]) clear() {
+	c.mu.Lock()
+	c.m = nil
+	c.mu.Unlock()
+}
+
+// SaveQueue saves a queue (see the package function) and makes calls see it at once.
+// Without a running Service, the package functions do the same; a Service then sees the
+// change within configTTL.
+func (s *Service) SaveQueue(ctx context.Context, tenant string, q Queue) error {
+	defer s.queueCfg.clear()
+	return SaveQueue(ctx, s.pool, tenant, q)
+}
+
+// SetQueueMember changes a queue's members and makes calls see it at once.
+func (s *Service) SetQueueMember(ctx context.Context, tenant, queue string, agentID int64, level int) error {
+	defer s.queueCfg.clear()
+	return SetQueueMember(ctx, s.pool, tenant, queue, agentID, level)
+}
+
+// SaveDID saves a number's route and makes calls see it at once.
+func (s *Service) SaveDID(ctx context.Context, tenant string, d DID) error {
+	defer s.dids.clear()
+	return SaveDID(ctx, s.pool, tenant, d)
+}
+
+// SaveTrunk saves a trunk and makes calls see it at once.
+func (s *Service) SaveTrunk(ctx context.Context, t Trunk) error {
+	defer s.trunks.clear()
+	return SaveTrunk(ctx, s.pool, t)
+}
