@@ -160,6 +160,8 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 	}
 	a.Web.EnableQueries(query.New(a.Pool, a.Readers, logger, a.registry))
 	a.Web.MountCTI(a.CTI)
+	a.Web.EnableObjects(a.Objects)
+	a.background(a.maintainPartitions)
 	if err := a.serveHTTP(); err != nil {
 		return nil, err
 	}
@@ -169,6 +171,30 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 		}
 	}
 	return a, nil
+}
+
+// partitionEvery is how often data-object partitions are created ahead (cti does its own).
+const partitionEvery = 6 * time.Hour
+
+// maintainPartitions creates the monthly partitions of every tenant's partitioned data
+// objects ahead of time, at start and every few hours.
+func (a *App) maintainPartitions(ctx context.Context) error {
+	for {
+		tenants, err := a.Accounts.ListTenants(ctx)
+		if err != nil && ctx.Err() == nil {
+			a.log.Error("list tenants for partitions", "err", err)
+		}
+		for _, t := range tenants {
+			if err := a.Objects.EnsurePartitions(ctx, t, time.Now()); err != nil && ctx.Err() == nil {
+				a.log.Error("data-object partitions", "tenant", t.Code, "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(partitionEvery):
+		}
+	}
 }
 
 // startCTI starts the SIP service (and with it the event log) and waits until it listens.
@@ -345,6 +371,7 @@ func cmdTenantCreate(ctx context.Context, args []string, e env) error {
 	name := fs.String("name", "", "tenant name (required)")
 	region := fs.String("region", "CN", "default phone region for numbers without a country code (ISO 3166: CN, GB, US...)")
 	tz := fs.String("tz", "Asia/Shanghai", "time zone (IANA name) for reports and date presets")
+	sipDomain := fs.String("sip-domain", "", "SIP domain of the tenant's phones (digest realm); default <code>.ctid.local")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -357,7 +384,14 @@ func cmdTenantCreate(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "created tenant %s (%s), schema %s\n", t.Code, t.Name, t.Scope().Schema)
+	domain := *sipDomain
+	if domain == "" {
+		domain = t.Code + ".ctid.local"
+	}
+	if err := cti.SetSIPDomain(ctx, a.Pool, t.Code, domain); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "created tenant %s (%s), schema %s, SIP domain %s\n", t.Code, t.Name, t.Scope().Schema, domain)
 	return nil
 }
 
@@ -386,6 +420,7 @@ func cmdUserAdd(ctx context.Context, args []string, e env) error {
 	team := fs.String("team", "", "team name; created when missing")
 	ext := fs.String("extension", "", "agent phone extension (digits)")
 	pwFile := fs.String("password-file", "", "file whose first line is the password")
+	sipFile := fs.String("sip-password-file", "", "with --extension: file whose first line is the phone's SIP password (stored as digest HA1)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -396,6 +431,15 @@ func cmdUserAdd(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
+	var sipPassword string
+	if *sipFile != "" {
+		if *ext == "" {
+			return &usageError{"--sip-password-file needs --extension"}
+		}
+		if sipPassword, err = readPassword(*sipFile, e); err != nil {
+			return err
+		}
+	}
 	a, err := adminApp(ctx, *configPath, e)
 	if err != nil {
 		return err
@@ -405,6 +449,11 @@ func cmdUserAdd(ctx context.Context, args []string, e env) error {
 		Password: password, Roles: roles, Team: *team, Extension: *ext}, cliActor())
 	if err != nil {
 		return err
+	}
+	if sipPassword != "" {
+		if err := cti.SetSIPPassword(ctx, a.Pool, u.ID, sipPassword); err != nil {
+			return fmt.Errorf("user %s was added, but its SIP password was not set: %w", u.Username, err)
+		}
 	}
 	where := "platform"
 	if u.Tenant != nil {

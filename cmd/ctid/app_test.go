@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/ctid/ctid/db"
 	"github.com/ctid/ctid/db/dbtest"
 	"github.com/ctid/ctid/web/browsertest"
 )
@@ -202,9 +203,18 @@ func TestAdminCommands(t *testing.T) {
 	}
 	pw := filepath.Join(t.TempDir(), "pw")
 	os.WriteFile(pw, []byte("agent-password\n"), 0o600)
-	code, out, errOut := runCLI(t, "user", "add", "--tenant", "acme", "--username", "a1", "--role", "agent", "--team", "t1", "--extension", "1001", "--password-file", pw)
+	code, out, errOut := runCLI(t, "user", "add", "--tenant", "acme", "--username", "a1", "--role", "agent", "--team", "t1", "--extension", "1001", "--password-file", pw, "--sip-password-file", pw)
 	if code != 0 || !strings.Contains(out, "added user a1 to tenant acme") {
 		t.Fatalf("user add: %d %s %s", code, out, errOut)
+	}
+	pool, err := db.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var hasHA1 bool
+	if err := pool.QueryRow(context.Background(), `SELECT sip_ha1_sha256 IS NOT NULL FROM platform.users WHERE username = 'a1'`).Scan(&hasHA1); err != nil || !hasHA1 {
+		t.Fatalf("SIP password not stored as HA1: %v", err)
 	}
 	code, _, errOut = runCLI(t, "user", "add", "--tenant", "acme", "--username", "a2", "--role", "wizard", "--password-file", pw)
 	if code != 1 || !strings.Contains(errOut, `unknown role "wizard"`) {
@@ -216,7 +226,7 @@ func TestAdminCommands(t *testing.T) {
 }
 
 func TestHelpAndUsage(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"serve", "--help"}, {"migrate", "--help"}, {"tenant", "create", "--help"}, {"user", "add", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"serve", "--help"}, {"migrate", "--help"}, {"tenant", "create", "--help"}, {"user", "add", "--help"}, {"import", "--help"}} {
 		code, out, _ := runCLI(t, args...)
 		if code != 0 || !strings.Contains(out, "Usage") {
 			t.Errorf("%v: exit %d, output %q", args, code, out)
@@ -230,5 +240,29 @@ func TestHelpAndUsage(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, "serve", "--no-such-flag"); code != 2 || !strings.Contains(errOut, "no-such-flag") {
 		t.Errorf("unknown flag: %d %q", code, errOut)
+	}
+}
+
+func TestImportCommand(t *testing.T) {
+	_, url := dbtest.NewDatabase(t)
+	t.Setenv("CTID_DATABASE_URL", url)
+	if code, _, errOut := runCLI(t, "tenant", "create", "--code", "acme", "--name", "Acme"); code != 0 {
+		t.Fatal(errOut)
+	}
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.csv")
+	os.WriteFile(good, []byte("name,phones,company\nLi Lei,13812345678,Acme Ltd\nHan Meimei,13900001111,\n"), 0o644)
+	code, out, errOut := runCLI(t, "import", "--tenant", "acme", good)
+	if code != 0 || !strings.Contains(out, "imported 2") {
+		t.Fatalf("import: %d %q %q", code, out, errOut)
+	}
+	bad := filepath.Join(dir, "bad.csv")
+	os.WriteFile(bad, []byte("name,phones,email\nWang,13700000000,not-an-email\n"), 0o644)
+	code, _, errOut = runCLI(t, "import", "--tenant", "acme", bad)
+	if code == 0 || !strings.Contains(errOut, "row 2") {
+		t.Fatalf("bad row: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "import", "--tenant", "acme"); code != 2 || !strings.Contains(errOut, "usage") {
+		t.Fatalf("no file: %d %q", code, errOut)
 	}
 }

@@ -35,6 +35,7 @@ Usage:
   ctid tenant create --code CODE --name NAME [--region CN] [--tz Asia/Shanghai]
   ctid user add --tenant CODE --username NAME --role ROLE [--role ROLE...] [--team T]
                 [--extension EXT] [--display-name NAME] [--password-file FILE]
+  ctid import --tenant CODE [--object customer] [--skip-bad] [--rejects FILE] FILE.csv|.xlsx
   ctid version                            print the version
 
 Every command takes --config FILE (default: none; see configs/ctid.example.yaml) and reads
@@ -61,6 +62,8 @@ func cli(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		run = cmdTenantCreate
 	case "user add":
 		run = cmdUserAdd
+	case "import":
+		run = cmdImport
 	case "version":
 		fmt.Fprintln(stdout, "ctid", version)
 		return 0
