@@ -19,7 +19,7 @@ import (
 
 // Timing of a simulated phone.
 const (
-	registerExpires = 300             // seconds asked for in REGISTER
+	registerExpires = 300 // seconds asked for in REGISTER
 	reregisterEvery = 240 * time.Second
 	sipTimeout      = 10 * time.Second // one request and its answer
 )
