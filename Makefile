@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PG_PKGS := postgresql
 TEST_PKGS := chromium sip-tester baresip-core
 
-.PHONY: run build test lint deps deps-test e2e bench bench-lookup bench-sip clean
+.PHONY: run build test lint deps deps-test e2e bench bench-lookup bench-sip bench-pop clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ctid ./cmd/ctid
@@ -34,7 +34,7 @@ deps-test:
 	@./scripts/deps.sh test
 
 ## bench: every benchmark; each prints "name: value unit (conditions)" lines
-bench: bench-lookup bench-sip
+bench: bench-lookup bench-sip bench-pop
 
 ## bench-lookup: caller lookup p50/p99 and CSV import rows/s with 1,000,000 customers (~5 min)
 bench-lookup: deps
@@ -43,6 +43,11 @@ bench-lookup: deps
 ## bench-sip: REGISTER with digest and inbound calls through the ACD, sipgo peers on loopback
 bench-sip: deps
 	$(GO) test ./cti -run '^$$' -bench . -benchtime 1x -timeout 30m
+
+## bench-pop: pop latency, INVITE received → pop frame read by the console, at 100 calls/s with
+## 500 agents and consoles and 1,000,000 customers (~10 min, most of it loading customers)
+bench-pop: deps
+	$(GO) test ./cmd/ctid -run '^$$' -bench BenchmarkPopLatency -benchtime 1x -timeout 60m
 
 clean:
 	rm -rf bin

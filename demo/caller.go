@@ -30,6 +30,8 @@ type CallerOptions struct {
 	Every    time.Duration // one new call this often
 	Count    int           // stop after this many calls; 0: until the context ends
 	Numbers  func() string // the caller number of the next call ("" = withheld)
+	// MaxInFlight bounds the calls open at once (default 50).
+	MaxInFlight int
 	Logger   *slog.Logger
 	Progress func(CallerStats) // optional: called after each call ends
 }
@@ -106,7 +108,11 @@ func (c *Caller) Run(ctx context.Context) error {
 	}()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	sem := make(chan struct{}, maxInFlight)
+	limit := c.opts.MaxInFlight
+	if limit <= 0 {
+		limit = maxInFlight
+	}
+	sem := make(chan struct{}, limit)
 	t := time.NewTicker(c.opts.Every)
 	defer t.Stop()
 	for n := 0; c.opts.Count == 0 || n < c.opts.Count; n++ {

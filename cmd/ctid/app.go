@@ -200,7 +200,8 @@ func (a *App) maintainPartitions(ctx context.Context) error {
 // startCTI starts the SIP service (and with it the event log) and waits until it listens.
 func (a *App) startCTI(ctx context.Context) error {
 	svc, err := cti.New(cti.Config{UDPAddr: a.cfg.SIP.Listen, TCPAddr: a.cfg.SIP.Listen, TLSAddr: a.cfg.SIP.TLSAddr,
-		TLSCertFile: a.cfg.SIP.TLSCert, TLSKeyFile: a.cfg.SIP.TLSKey, Host: a.cfg.SIP.Host}, a.Pool, a.log, a.registry)
+		TLSCertFile: a.cfg.SIP.TLSCert, TLSKeyFile: a.cfg.SIP.TLSKey, Host: a.cfg.SIP.Host,
+		SourceRate: float64(a.cfg.SIP.SourceRate), SourceBurst: a.cfg.SIP.SourceBurst}, a.Pool, a.log, a.registry)
 	if err != nil {
 		return err
 	}

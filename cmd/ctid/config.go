@@ -45,6 +45,9 @@ type Config struct {
 		TLSCert string
 		TLSKey  string
 		Host    string
+		// Per source IP: messages per second and burst before ctid drops (UDP) or closes (TCP).
+		SourceRate  int
+		SourceBurst int
 	}
 	Demo struct {
 		Enabled   bool
@@ -138,6 +141,8 @@ func (c *Config) settings() []setting {
 		stringSetting("sip.tls_cert", &c.SIP.TLSCert),
 		stringSetting("sip.tls_key", &c.SIP.TLSKey),
 		stringSetting("sip.host", &c.SIP.Host),
+		intSetting("sip.source_rate", &c.SIP.SourceRate, 1, 1_000_000),
+		intSetting("sip.source_burst", &c.SIP.SourceBurst, 1, 1_000_000),
 		boolSetting("demo.enabled", &c.Demo.Enabled),
 		boolSetting("demo.traffic", &c.Demo.Traffic),
 		durationSetting("demo.call_every", &c.Demo.CallEvery, 100*time.Millisecond),
@@ -152,6 +157,7 @@ func defaultConfig() *Config {
 	c.Database.DataDir = "./data/pg"
 	c.Database.Name = "ctid"
 	c.SIP.Listen = "127.0.0.1:5060"
+	c.SIP.SourceRate, c.SIP.SourceBurst = 200, 400
 	c.Log.Level = "info"
 	c.Log.Format = "text"
 	c.Demo.CallEvery = 15 * time.Second
