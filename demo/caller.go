@@ -25,15 +25,15 @@ const (
 
 // CallerOptions describe the simulated caller (a trunk calling the demo number).
 type CallerOptions struct {
-	Server   string        // ctid's SIP address, host:port (UDP)
-	DID      string        // the number called
-	Every    time.Duration // one new call this often
-	Count    int           // stop after this many calls; 0: until the context ends
-	Numbers  func() string // the caller number of the next call ("" = withheld)
+	Server  string        // ctid's SIP address, host:port (UDP)
+	DID     string        // the number called
+	Every   time.Duration // one new call this often
+	Count   int           // stop after this many calls; 0: until the context ends
+	Numbers func() string // the caller number of the next call ("" = withheld)
 	// MaxInFlight bounds the calls open at once (default 50).
 	MaxInFlight int
-	Logger   *slog.Logger
-	Progress func(CallerStats) // optional: called after each call ends
+	Logger      *slog.Logger
+	Progress    func(CallerStats) // optional: called after each call ends
 }
 
 // CallerStats counts the caller's calls.
