@@ -30,18 +30,18 @@ func (s *Server) EnableObjects(store *dataobject.Store) {
 	s.mux.HandleFunc("POST /records/{object}/{id}/delete", s.page(account.PermViewRecords, o.deleteForm))
 	s.mux.HandleFunc("GET /admin/objects", s.page(account.PermConfigure, o.adminPage))
 
-	s.mux.HandleFunc("GET /api/v1/objects", s.api(account.PermViewRecords, o.apiObjects))
+	s.mux.HandleFunc("GET /api/v1/objects", s.api(account.PermViewRecords, tenantList(o.store.Objects)))
 	s.mux.HandleFunc("POST /api/v1/objects", s.api(account.PermConfigure, o.apiCreateObject))
-	s.mux.HandleFunc("GET /api/v1/objects/{object}", s.api(account.PermViewRecords, o.apiObject))
+	s.mux.HandleFunc("GET /api/v1/objects/{object}", s.api(account.PermViewRecords, tenantRead(o.store.Object, "object")))
 	s.mux.HandleFunc("PUT /api/v1/objects/{object}", s.api(account.PermConfigure, o.apiUpdateObject))
 	s.mux.HandleFunc("POST /api/v1/objects/{object}/fields", s.api(account.PermConfigure, o.apiAddField))
 	s.mux.HandleFunc("PUT /api/v1/objects/{object}/fields/{field}", s.api(account.PermConfigure, o.apiUpdateField))
 	s.mux.HandleFunc("POST /api/v1/objects/{object}/fields/{field}/hide", s.api(account.PermConfigure, o.apiHideField))
 	s.mux.HandleFunc("POST /api/v1/objects/{object}/fields/{field}/unhide", s.api(account.PermConfigure, o.apiUnhideField))
 	s.mux.HandleFunc("POST /api/v1/objects/{object}/fields/{field}/rename", s.api(account.PermConfigure, o.apiRenameField))
-	s.mux.HandleFunc("GET /api/v1/code-tables", s.api(account.PermViewRecords, o.apiCodeTables))
+	s.mux.HandleFunc("GET /api/v1/code-tables", s.api(account.PermViewRecords, tenantList(o.store.CodeTables)))
 	s.mux.HandleFunc("POST /api/v1/code-tables", s.api(account.PermConfigure, o.apiCreateCodeTable))
-	s.mux.HandleFunc("GET /api/v1/code-tables/{table}", s.api(account.PermViewRecords, o.apiCodeTable))
+	s.mux.HandleFunc("GET /api/v1/code-tables/{table}", s.api(account.PermViewRecords, tenantRead(o.store.CodeTable, "table")))
 	s.mux.HandleFunc("PUT /api/v1/code-tables/{table}/codes/{code}", s.api(account.PermConfigure, o.apiPutCode))
 	s.mux.HandleFunc("GET /api/v1/records/{object}", s.api(account.PermViewRecords, o.apiList))
 	s.mux.HandleFunc("POST /api/v1/records/{object}", s.api(account.PermViewRecords, o.apiCreate))
@@ -64,6 +64,38 @@ func recordTenant(v *visit) (*account.Tenant, error) {
 		return nil, fault.Errorf(fault.Forbidden, "records belong to a tenant; platform operators have none")
 	}
 	return v.user.Tenant, nil
+}
+
+// tenantList answers a GET with every item of the caller's tenant, as {"items", "total"}.
+func tenantList[T any](list func(context.Context, *account.Tenant) ([]T, error)) apiHandler {
+	return func(w http.ResponseWriter, r *http.Request, v *visit) error {
+		t, err := recordTenant(v)
+		if err != nil {
+			return err
+		}
+		items, err := list(r.Context(), t)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": len(items)})
+		return nil
+	}
+}
+
+// tenantRead answers a GET with the item of the caller's tenant named by path value key.
+func tenantRead[T any](get func(context.Context, *account.Tenant, string) (T, error), key string) apiHandler {
+	return func(w http.ResponseWriter, r *http.Request, v *visit) error {
+		t, err := recordTenant(v)
+		if err != nil {
+			return err
+		}
+		item, err := get(r.Context(), t, r.PathValue(key))
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, item)
+		return nil
+	}
 }
 
 // canWrite: agents, admins and config admins create and edit records; QA, supervisors and
@@ -397,32 +429,6 @@ func (o *objectPages) apiLookup(w http.ResponseWriter, r *http.Request, v *visit
 	return nil
 }
 
-func (o *objectPages) apiObjects(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
-	if err != nil {
-		return err
-	}
-	objs, err := o.store.Objects(r.Context(), t)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": objs, "total": len(objs)})
-	return nil
-}
-
-func (o *objectPages) apiObject(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
-	if err != nil {
-		return err
-	}
-	obj, err := o.store.Object(r.Context(), t, r.PathValue("object"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, obj)
-	return nil
-}
-
 func (o *objectPages) apiCreateObject(w http.ResponseWriter, r *http.Request, v *visit) error {
 	t, err := recordTenant(v)
 	if err != nil {
@@ -533,32 +539,6 @@ func (o *objectPages) apiRenameField(w http.ResponseWriter, r *http.Request, v *
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"used_by_queries": users})
-	return nil
-}
-
-func (o *objectPages) apiCodeTables(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
-	if err != nil {
-		return err
-	}
-	cts, err := o.store.CodeTables(r.Context(), t)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": cts, "total": len(cts)})
-	return nil
-}
-
-func (o *objectPages) apiCodeTable(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
-	if err != nil {
-		return err
-	}
-	ct, err := o.store.CodeTable(r.Context(), t, r.PathValue("table"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, ct)
 	return nil
 }
 
