@@ -476,7 +476,7 @@ func (s *Store) fieldUsers(ctx context.Context, tx pgx.Tx, o *Object, f *Field, 
 	if s.opts.FieldUsage == nil {
 		return nil, nil
 	}
-	users, err := s.opts.FieldUsage(ctx, tx, o.Key, f.Key)
+	users, err := s.opts.FieldUsage(ctx, tx, o.Table, f.Key)
 	if err != nil {
 		return nil, fmt.Errorf("queries using %s.%s: %w", o.Key, f.Key, err)
 	}

@@ -217,8 +217,8 @@ func TestHostileIdentifiers(t *testing.T) {
 }
 
 func TestAddHideRenameField(t *testing.T) {
-	usage := func(ctx context.Context, tx pgx.Tx, object, field string) ([]string, error) {
-		if object == "customer" && field == "company" {
+	usage := func(ctx context.Context, tx pgx.Tx, table, field string) ([]string, error) {
+		if table == "obj_customer" && field == "company" {
 			return []string{"vip_report"}, nil
 		}
 		return nil, nil

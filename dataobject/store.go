@@ -24,9 +24,10 @@ const (
 	minLastDigits      = 6  // fewer digits would match half the city
 )
 
-// FieldUsage names the saved queries that use field of object; the query package provides it
-// so that renaming or hiding a field never breaks a query silently.
-type FieldUsage func(ctx context.Context, tx pgx.Tx, object, field string) ([]string, error)
+// FieldUsage names the saved queries that use field (a column) of an object's table; the
+// query package provides it (query.FieldUsers) so that renaming or hiding a field never breaks
+// a query silently. tx is scoped to the tenant.
+type FieldUsage func(ctx context.Context, tx pgx.Tx, table, field string) ([]string, error)
 
 // Options configure a Store. Zero values take the defaults.
 type Options struct {

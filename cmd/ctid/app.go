@@ -137,7 +137,7 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 	if err := a.openDatabase(ctx, false); err != nil {
 		return nil, err
 	}
-	a.Objects = dataobject.New(a.Pool, logger, a.registry, dataobject.Options{})
+	a.Objects = dataobject.New(a.Pool, logger, a.registry, dataobject.Options{FieldUsage: query.FieldUsers})
 	if err := a.startCTI(ctx); err != nil {
 		return nil, err
 	}
