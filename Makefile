@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PG_PKGS := postgresql
 TEST_PKGS := chromium sip-tester baresip-core
 
-.PHONY: run build test lint deps deps-test e2e bench bench-lookup bench-sip bench-pop clean
+.PHONY: run build test lint deps deps-test e2e bench bench-lookup bench-sip bench-pop bench-consoles clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ctid ./cmd/ctid
@@ -34,7 +34,7 @@ deps-test:
 	@./scripts/deps.sh test
 
 ## bench: every benchmark; each prints "name: value unit (conditions)" lines
-bench: bench-lookup bench-sip bench-pop
+bench: bench-lookup bench-sip bench-pop bench-consoles
 
 ## bench-lookup: caller lookup p50/p99 and CSV import rows/s with 1,000,000 customers (~5 min)
 bench-lookup: deps
@@ -48,6 +48,10 @@ bench-sip: deps
 ## 500 agents and consoles and 1,000,000 customers (~10 min, most of it loading customers)
 bench-pop: deps
 	$(GO) test ./cmd/ctid -run '^$$' -bench BenchmarkPopLatency -benchtime 1x -timeout 60m
+
+## bench-consoles: server memory per idle console (10,000 open) and agent.state delivery to 100 supervisors
+bench-consoles: deps
+	$(GO) test ./screenpop -run '^$$' -bench BenchmarkIdleConsoles -benchtime 1x -timeout 10m
 
 clean:
 	rm -rf bin

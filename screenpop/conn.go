@@ -50,7 +50,7 @@ type conn struct {
 	tenant *account.Tenant
 	user   *account.User
 	follow follow
-	send   chan out
+	send   chan *out
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -74,7 +74,7 @@ func (c *conn) wants(agentID, team int64) bool {
 
 // enqueue is called by the hub with its lock held: it never blocks. A console whose queue is
 // full is disconnected; it will reconnect and replay from its last seq.
-func (c *conn) enqueue(o out) {
+func (c *conn) enqueue(o *out) {
 	select {
 	case c.send <- o:
 	case <-c.done:
@@ -91,7 +91,10 @@ func (c *conn) close() {
 	})
 }
 
-var upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 4096}
+// writeBuffers are shared: an idle console holds no write buffer.
+var writeBuffers sync.Pool
+
+var upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 4096, WriteBufferPool: &writeBuffers}
 
 // ServeWS upgrades an authenticated request to a console connection for user, and serves it
 // until it closes. checkOrigin decides which pages may connect.
@@ -102,8 +105,8 @@ func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, user *account.User
 	if err != nil {
 		return // the upgrader answered with an HTTP error
 	}
-	c := &conn{hub: h, ws: ws, tenant: user.Tenant, user: user, send: make(chan out, sendQueueSize),
-		done: make(chan struct{}), unacked: map[int64]time.Time{}}
+	c := &conn{hub: h, ws: ws, tenant: user.Tenant, user: user, send: make(chan *out, sendQueueSize),
+		done: make(chan struct{})}
 	switch {
 	case user.Can(account.PermWatchFloor) && account.ScopeOf(user.Roles) == account.ScopeAll:
 		c.follow = followAll
@@ -166,7 +169,7 @@ func (c *conn) serve(ctx context.Context) error {
 		case <-c.done:
 			return nil
 		case o := <-c.send:
-			if err := c.write(ctx, o); err != nil {
+			if err := c.write(ctx, *o); err != nil {
 				return err
 			}
 		case <-ping.C:
@@ -208,6 +211,9 @@ func (c *conn) write(ctx context.Context, o out) error {
 	now := time.Now()
 	c.mu.Lock()
 	c.upTo = msg.Seq
+	if c.unacked == nil {
+		c.unacked = map[int64]time.Time{}
+	}
 	if own && len(c.unacked) < maxUnacked {
 		c.unacked[msg.Seq] = now // before the write: the ack may come back at once
 	}

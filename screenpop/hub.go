@@ -34,12 +34,16 @@ type Hub struct {
 	log      *slog.Logger
 	m        *metrics
 
-	mu      sync.Mutex
-	conns   map[*conn]struct{}
-	routers map[string]*router // per tenant, for the live stream
-	lastSeq map[string]int64   // per tenant, the last live event seen
-	tenants map[string]*account.Tenant
-	agents  map[int64]agentInfo
+	mu sync.Mutex
+	// Consoles by tenant and user (an agent's own), and the following ones (supervisors,
+	// team leads) by tenant: a delivery looks at its agent's consoles and the followers only.
+	own       map[string]map[int64]map[*conn]struct{}
+	followers map[string]map[*conn]struct{}
+	nconns    int
+	routers   map[string]*router // per tenant, for the live stream
+	lastSeq   map[string]int64   // per tenant, the last live event seen
+	tenants   map[string]*account.Tenant
+	agents    map[int64]agentInfo
 }
 
 type agentInfo struct {
@@ -66,7 +70,7 @@ func NewHub(o Options) *Hub {
 	m := newMetrics(o.Registerer)
 	return &Hub{events: o.Events, accounts: o.Accounts, builder: NewBuilder(o.Pool, o.Objects, log, m), pool: o.Pool,
 		log: log, m: m,
-		conns: map[*conn]struct{}{}, routers: map[string]*router{}, lastSeq: map[string]int64{},
+		own: map[string]map[int64]map[*conn]struct{}{}, followers: map[string]map[*conn]struct{}{}, routers: map[string]*router{}, lastSeq: map[string]int64{},
 		tenants: map[string]*account.Tenant{}, agents: map[int64]agentInfo{}}
 }
 
@@ -83,8 +87,17 @@ func (h *Hub) Run(ctx context.Context) {
 		sub.Close()
 	}
 	h.mu.Lock()
-	for c := range h.conns {
-		c.close()
+	for _, users := range h.own {
+		for _, cs := range users {
+			for c := range cs {
+				c.close()
+			}
+		}
+	}
+	for _, cs := range h.followers {
+		for c := range cs {
+			c.close()
+		}
 	}
 	h.mu.Unlock()
 }
@@ -162,11 +175,13 @@ func (h *Hub) deliver(ctx context.Context, tenant string, d delivery) {
 	team := h.teamOf(ctx, d.agentID)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for c := range h.conns {
-		if c.tenant.Code != tenant || !c.wants(d.agentID, team) {
-			continue
+	for c := range h.own[tenant][d.agentID] {
+		c.enqueue(&out{delivery: d})
+	}
+	for c := range h.followers[tenant] {
+		if c.wants(d.agentID, team) { // followers are not in own: no double delivery
+			c.enqueue(&out{delivery: d})
 		}
-		c.enqueue(out{delivery: d})
 	}
 }
 
@@ -207,18 +222,40 @@ func (h *Hub) teamOf(ctx context.Context, agentID int64) int64 {
 
 func (h *Hub) add(c *conn) {
 	h.mu.Lock()
-	h.conns[c] = struct{}{}
-	n := len(h.conns)
-	h.mu.Unlock()
-	h.m.connections.Set(float64(n))
+	defer h.mu.Unlock()
+	t := c.tenant.Code
+	if c.follow != followNone {
+		if h.followers[t] == nil {
+			h.followers[t] = map[*conn]struct{}{}
+		}
+		h.followers[t][c] = struct{}{}
+	} else {
+		if h.own[t] == nil {
+			h.own[t] = map[int64]map[*conn]struct{}{}
+		}
+		if h.own[t][c.user.ID] == nil {
+			h.own[t][c.user.ID] = map[*conn]struct{}{}
+		}
+		h.own[t][c.user.ID][c] = struct{}{}
+	}
+	h.nconns++
+	h.m.connections.Set(float64(h.nconns))
 }
 
 func (h *Hub) remove(c *conn) {
 	h.mu.Lock()
-	delete(h.conns, c)
-	n := len(h.conns)
-	h.mu.Unlock()
-	h.m.connections.Set(float64(n))
+	defer h.mu.Unlock()
+	t := c.tenant.Code
+	if c.follow != followNone {
+		delete(h.followers[t], c)
+	} else {
+		delete(h.own[t][c.user.ID], c)
+		if len(h.own[t][c.user.ID]) == 0 {
+			delete(h.own[t], c.user.ID)
+		}
+	}
+	h.nconns--
+	h.m.connections.Set(float64(h.nconns))
 }
 
 // replay sends c the messages for it in the tenant's events after `after`, and returns the

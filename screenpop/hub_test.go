@@ -39,7 +39,9 @@ type fixture struct {
 	users    map[string]*account.User // "tenant/username"
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureTB(t) }
+
+func newFixtureTB(t testing.TB) *fixture {
 	t.Helper()
 	pool, _ := dbtest.NewDatabase(t)
 	ctx, cancel := context.WithCancel(context.Background())
