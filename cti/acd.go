@@ -65,6 +65,13 @@ func (q *queueRuntime) enqueue(c *call) int {
 	return len(q.waiting)
 }
 
+// enqueueFront puts c back at the head of the line (its offer was not answered).
+func (q *queueRuntime) enqueueFront(c *call) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.waiting = append([]*call{c}, q.waiting...)
+}
+
 func (q *queueRuntime) leave(c *call) {
 	q.mu.Lock()
 	for i, x := range q.waiting {
@@ -109,7 +116,7 @@ func (s *Service) candidates(ctx context.Context, c *call, q *Queue, rt *queueRu
 	}
 	var ready []cand
 	for i, m := range members {
-		if tried[m.AgentID] || m.Extension == "" || len(s.reg.contacts(c.tenant, m.Extension)) == 0 {
+		if tried[m.AgentID] || m.Extension == "" {
 			continue
 		}
 		ok, since, err := s.agents.idle(ctx, c.tenant, m.AgentID)
@@ -117,7 +124,7 @@ func (s *Service) candidates(ctx context.Context, c *call, q *Queue, rt *queueRu
 			s.log.Error("agent state", "agent", m.AgentID, "error", err)
 			continue
 		}
-		if ok {
+		if ok && s.reg.registered(c.tenant, m.Extension) {
 			ready = append(ready, cand{m: m, idle: since, pos: i})
 		}
 	}
@@ -224,7 +231,17 @@ func (s *Service) queueRound(c *call, req *sip.Request, tx sip.ServerTransaction
 				if q.Strategy != RingAll {
 					cands = cands[:1]
 				}
-				if s.offer(c, req, tx, q, cands, start) {
+				// While its agent rings, the call leaves the line so the next caller can take
+				// another free agent; it comes back first in line if nobody answers.
+				if queued {
+					rt.leave(c)
+				}
+				answered := s.offer(c, req, tx, q, cands, start)
+				if queued && !answered {
+					rt.enqueueFront(c)
+				}
+				if answered {
+					queued = false
 					return "", true
 				}
 				for _, m := range cands {
