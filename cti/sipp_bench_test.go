@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -28,7 +29,6 @@ func BenchmarkSIPp(b *testing.B) {
 	if err != nil {
 		b.Skip("sipp not installed (Debian package sip-tester)")
 	}
-	seconds := envInt("CTID_BENCH_SECONDS", 20)
 	var rates []int
 	for _, f := range strings.Split(envString("CTID_BENCH_RATES", "100,200,400,600,800,1000"), ",") {
 		r, err := strconv.Atoi(strings.TrimSpace(f))
@@ -37,6 +37,38 @@ func BenchmarkSIPp(b *testing.B) {
 		}
 		rates = append(rates, r)
 	}
+	runSIPp(b, sippBin, envInt("CTID_BENCH_AGENTS", 1200), envInt("CTID_BENCH_SECONDS", 20), rates)
+}
+
+// TestE2ESIPp is the SIPp part of make e2e (CTID_E2E=1): a few calls from a SIPp trunk to
+// SIPp agent phones through ctid, every one answered, with one CDR each.
+func TestE2ESIPp(t *testing.T) {
+	if os.Getenv("CTID_E2E") == "" {
+		t.Skip("end-to-end test: run with CTID_E2E=1 (make e2e)")
+	}
+	sippBin, err := exec.LookPath("sipp")
+	if err != nil {
+		t.Fatal("CTID_E2E is set but sipp is not installed (Debian package sip-tester)")
+	}
+	pool := runSIPp(t, sippBin, 20, 2, []int{5})
+	// The CDR is written just after the BYE's 200 went back to SIPp: wait for the last ones.
+	var n int
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM t_acme.cdrs WHERE result = 'answered' AND hangup_by = 'caller'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n >= 10 {
+			break
+		}
+	}
+	if n != 10 {
+		t.Fatalf("%d answered CDRs, want one for each of the 10 SIPp calls", n)
+	}
+}
+
+// runSIPp sets up tenant acme with agents registered at a SIPp uas and runs a SIPp uac at
+// each rate for the given seconds; a step with failed calls fails tb when it is a test.
+func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pgxpool.Pool {
 	fixture := sipTenantFixture(b)
 	ctx := context.Background()
 	cfg := fixture.Config().Copy()
@@ -71,7 +103,6 @@ func BenchmarkSIPp(b *testing.B) {
 	b.Cleanup(func() { uas.Process.Kill(); uas.Wait() })
 
 	// Each call holds its agent for 1 s of talk, so a rate needs more agents than calls/s.
-	agents := envInt("CTID_BENCH_AGENTS", 1200)
 	ids := benchAgents(b, pool, agents)
 	phone := newParty(b, "registrar-client")
 	for i, id := range ids {
@@ -92,7 +123,7 @@ func BenchmarkSIPp(b *testing.B) {
 		stat := filepath.Join(dir, fmt.Sprintf("stat_%d.csv", rate))
 		uac := exec.Command(sippBin, s.Addr("udp"), "-sf", filepath.Join(scenarios, "trunk_uac.xml"), "-s", testDID,
 			"-i", "127.0.0.1", "-t", "u1", "-r", strconv.Itoa(rate), "-m", strconv.Itoa(calls), "-l", strconv.Itoa(rate*5),
-			"-nostdin", "-trace_rtt", "-rtt_freq", "1", "-trace_stat", "-stf", stat,
+			"-nostdin", "-trace_rtt", "-rtt_freq", "1", "-trace_stat", "-stf", stat, "-trace_err",
 			"-timeout", strconv.Itoa(seconds+60), "-timeout_error")
 		uac.Dir = dir
 		out, err := uac.CombinedOutput()
@@ -105,7 +136,17 @@ func BenchmarkSIPp(b *testing.B) {
 		figure(fmt.Sprintf("sipp_step_%d_setup_p99", rate), p99, "ms", "INVITE → 180 at the trunk; "+cond)
 		figure(fmt.Sprintf("sipp_step_%d_rss", rate), float64(rssKiB())/1024, "MiB", "ctid test process after the step")
 		if err != nil || failed > 0 {
-			b.Logf("rate %d: sipp %v, %d failed; last output:\n%s", rate, err, failed, tail(string(out), 15))
+			errs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log"))
+			var errText string
+			for _, f := range errs {
+				eb, _ := os.ReadFile(f)
+				errText += tail(string(eb), 12)
+			}
+			msg := fmt.Sprintf("rate %d: sipp %v, %d failed; output:\n%s\nerrors:\n%s", rate, err, failed, tail(string(out), 5), errText)
+			if _, isTest := b.(*testing.T); isTest {
+				b.Fatal(msg)
+			}
+			b.Log(msg)
 			break
 		}
 		best, bestP50, bestP99 = rate, p50, p99
@@ -114,11 +155,12 @@ func BenchmarkSIPp(b *testing.B) {
 	figure("sipp_max_rate_zero_failures", float64(best), "calls/s", fmt.Sprintf("%d s steps, %d agents, 1 s talk", seconds, agents))
 	figure("sipp_setup_p50_at_max", bestP50, "ms", "INVITE → 180 at the trunk")
 	figure("sipp_setup_p99_at_max", bestP99, "ms", "INVITE → 180 at the trunk")
+	return pool
 }
 
 // benchAgents adds n agents (extensions 10000…) with SIP password "bench-password" straight
 // in SQL: AddUser's argon2id would take minutes for a thousand.
-func benchAgents(b *testing.B, pool *pgxpool.Pool, n int) []int64 {
+func benchAgents(b testing.TB, pool *pgxpool.Pool, n int) []int64 {
 	ctx := context.Background()
 	var ids []int64
 	for i := 0; i < n; i++ {
