@@ -8,13 +8,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/jackc/pgx/v5/pgxpool"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // BenchmarkSIPp drives ctid with SIPp (Debian package sip-tester): SIPp as the trunk (uac)
@@ -135,6 +138,15 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 		figure(fmt.Sprintf("sipp_step_%d_setup_p50", rate), p50, "ms", "INVITE → 180 at the trunk; "+cond)
 		figure(fmt.Sprintf("sipp_step_%d_setup_p99", rate), p99, "ms", "INVITE → 180 at the trunk; "+cond)
 		figure(fmt.Sprintf("sipp_step_%d_rss", rate), float64(rssKiB())/1024, "MiB", "ctid test process after the step")
+		// Heap after a collection, once the transactions of the step have timed out (32 s).
+		var active dto.Metric
+		_ = s.m.activeCalls.Write(&active)
+		time.Sleep(sip.Timer_H + time.Second)
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		figure(fmt.Sprintf("sipp_step_%d_heap", rate), float64(ms.HeapInuse)/(1<<20), "MiB", "in use after GC, 33 s after the step")
+		figure(fmt.Sprintf("sipp_step_%d_active_calls", rate), active.GetGauge().GetValue(), "calls", "left after the step")
 		if err != nil || failed > 0 {
 			errs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log"))
 			var errText string
