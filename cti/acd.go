@@ -2,7 +2,6 @@ package cti
 
 import (
 	"context"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,6 +64,13 @@ func (q *queueRuntime) enqueue(c *call) int {
 	return len(q.waiting)
 }
 
+// enqueueFront puts c back at the head of the line (its offer was not answered).
+func (q *queueRuntime) enqueueFront(c *call) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.waiting = append([]*call{c}, q.waiting...)
+}
+
 func (q *queueRuntime) leave(c *call) {
 	q.mu.Lock()
 	for i, x := range q.waiting {
@@ -99,17 +105,21 @@ func (q *queueRuntime) waitingCount() int {
 // retryTriedAfter is how long a waiting call skips the agents that already missed it.
 const retryTriedAfter = 5 * time.Second
 
-// candidates are the members a queue may offer the call to now, in offer order: Ready,
-// registered and not yet tried, the lowest level first, then by strategy.
+// candidates are the members a queue offers the call to now: Ready, registered and not yet
+// tried, at the lowest level that has any. Ring all takes them all; the other strategies
+// take the one that comes first (longest idle, or next after the last offered). One pass
+// without sorting: a queue may have a thousand members and this runs for every call.
 func (s *Service) candidates(ctx context.Context, c *call, q *Queue, rt *queueRuntime, members []member, tried map[int64]bool) []member {
-	type cand struct {
-		m    member
-		idle time.Time
-		pos  int
-	}
-	var ready []cand
+	rt.mu.Lock()
+	start := rt.next
+	rt.mu.Unlock()
+	n := len(members)
+	var all []member
+	best, bestLevel := -1, 0
+	var bestIdle time.Time
+	bestRank := n
 	for i, m := range members {
-		if tried[m.AgentID] || m.Extension == "" || len(s.reg.contacts(c.tenant, m.Extension)) == 0 {
+		if tried[m.AgentID] || m.Extension == "" || (best >= 0 && m.Level > bestLevel) {
 			continue
 		}
 		ok, since, err := s.agents.idle(ctx, c.tenant, m.AgentID)
@@ -117,37 +127,35 @@ func (s *Service) candidates(ctx context.Context, c *call, q *Queue, rt *queueRu
 			s.log.Error("agent state", "agent", m.AgentID, "error", err)
 			continue
 		}
-		if ok {
-			ready = append(ready, cand{m: m, idle: since, pos: i})
+		if !ok || !s.reg.registered(c.tenant, m.Extension) {
+			continue
+		}
+		rank := (i - start + n) % n
+		better := best < 0 || m.Level < bestLevel ||
+			(q.Strategy == RoundRobin && rank < bestRank) ||
+			(q.Strategy != RoundRobin && since.Before(bestIdle))
+		if best >= 0 && m.Level < bestLevel {
+			all = all[:0]
+		}
+		if q.Strategy == RingAll {
+			all = append(all, m)
+		}
+		if better {
+			best, bestLevel, bestIdle, bestRank = i, m.Level, since, rank
 		}
 	}
-	if len(ready) == 0 {
+	if best < 0 {
 		return nil
-	}
-	rt.mu.Lock()
-	start := rt.next
-	rt.mu.Unlock()
-	n := len(members)
-	sort.SliceStable(ready, func(i, j int) bool {
-		a, b := ready[i], ready[j]
-		if a.m.Level != b.m.Level {
-			return a.m.Level < b.m.Level
-		}
-		if q.Strategy == RoundRobin {
-			return (a.pos-start+n)%n < (b.pos-start+n)%n
-		}
-		return a.idle.Before(b.idle)
-	})
-	out := make([]member, len(ready))
-	for i, r := range ready {
-		out[i] = r.m
 	}
 	if q.Strategy == RoundRobin {
 		rt.mu.Lock()
-		rt.next = (ready[0].pos + 1) % n
+		rt.next = (best + 1) % n
 		rt.mu.Unlock()
 	}
-	return out
+	if q.Strategy == RingAll {
+		return all
+	}
+	return []member{members[best]}
 }
 
 // serveQueue runs the ACD for a call until an agent answers, the caller gives up, or max
@@ -224,7 +232,17 @@ func (s *Service) queueRound(c *call, req *sip.Request, tx sip.ServerTransaction
 				if q.Strategy != RingAll {
 					cands = cands[:1]
 				}
-				if s.offer(c, req, tx, q, cands, start) {
+				// While its agent rings, the call leaves the line so the next caller can take
+				// another free agent; it comes back first in line if nobody answers.
+				if queued {
+					rt.leave(c)
+				}
+				answered := s.offer(c, req, tx, q, cands, start)
+				if queued && !answered {
+					rt.enqueueFront(c)
+				}
+				if answered {
+					queued = false
 					return "", true
 				}
 				for _, m := range cands {

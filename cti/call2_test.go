@@ -210,3 +210,43 @@ func TestOutboundCallThroughTrunk(t *testing.T) {
 	}
 	f.waitEvent(t, "a ready after the call", agentTo(f.aID, Ready))
 }
+
+func TestRingAllFirstAnswerWinsOthersCancelled(t *testing.T) {
+	f := newCallFixture(t, Queue{Strategy: RingAll}, true)
+	f.b.setAnswer(ringForever)
+	f.a.setAnswer(ringThenAnswer(300 * time.Millisecond))
+	sess, _ := f.answerCall(t)
+	recv(t, f.a.invites, "INVITE at a")
+	recv(t, f.b.invites, "INVITE at b at the same time")
+	f.waitEvent(t, "b freed after the CANCEL", agentTo(f.bID, Ready))
+	if err := sess.Bye(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := f.cdr(t); c.AgentID != f.aID || c.Result != Answered {
+		t.Fatalf("CDR = %+v", c)
+	}
+}
+
+func TestRoundRobinTakesTurns(t *testing.T) {
+	f := newCallFixture(t, Queue{Strategy: RoundRobin}, true)
+	var got []int64
+	for i := 0; i < 3; i++ {
+		sess, _ := f.answerCall(t)
+		select {
+		case <-f.a.invites:
+			got = append(got, f.aID)
+		case <-f.b.invites:
+			got = append(got, f.bID)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no agent rang")
+		}
+		if err := sess.Bye(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		f.cdr(t)
+		f.waitEvent(t, "agent ready again", func(ev Event) bool { return ev.Type == AgentStateSet && ev.State.To == Ready })
+	}
+	if got[0] == got[1] || got[1] == got[2] {
+		t.Fatalf("round robin offered %v: want turns", got)
+	}
+}

@@ -132,6 +132,20 @@ func (r *registrar) contacts(tenant, ext string) []*binding {
 	return out
 }
 
+// registered reports whether an extension has an unexpired binding (no allocation: the ACD
+// asks it for every member of a queue on every call).
+func (r *registrar) registered(tenant, ext string) bool {
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, b := range r.bindings[tenant][ext] {
+		if b.ExpiresAt.After(now) {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *registrar) countBindings() int {
 	now := time.Now()
 	n := 0
