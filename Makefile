@@ -40,9 +40,11 @@ bench: bench-lookup bench-sip bench-pop bench-consoles
 bench-lookup: deps
 	$(GO) test ./dataobject -run '^$$' -bench BenchmarkLookupMillion -benchtime 1x -timeout 60m
 
-## bench-sip: REGISTER with digest and inbound calls through the ACD, sipgo peers on loopback
-bench-sip: deps
-	$(GO) test ./cti -run '^$$' -bench . -benchtime 1x -timeout 30m
+## bench-sip: REGISTER with digest and inbound calls through the ACD (sipgo peers in process),
+## then SIPp trunk and SIPp agent phones at rising rates, 60 s a step (~10 min)
+bench-sip: deps deps-test
+	$(GO) test ./cti -run '^$$' -bench 'RegisterDigest|InboundCalls' -benchtime 3000x -timeout 30m
+	CTIDTEST_BENCH_SECONDS=60 $(GO) test ./cti -run '^$$' -bench SIPp -benchtime 1x -timeout 60m
 
 ## bench-pop: pop latency, INVITE received → pop frame read by the console, at 100 calls/s with
 ## 500 agents and consoles and 1,000,000 customers (~10 min, most of it loading customers)
@@ -52,6 +54,10 @@ bench-pop: deps
 ## bench-consoles: server memory per idle console (10,000 open) and agent.state delivery to 100 supervisors
 bench-consoles: deps
 	$(GO) test ./screenpop -run '^$$' -bench BenchmarkIdleConsoles -benchtime 1x -timeout 10m
+
+## e2e: the slower end-to-end suites with real SIP peers (SIPp trunk and phones)
+e2e: deps-test
+	CTIDTEST_E2E=1 $(GO) test -race -count=1 -run 'TestE2E' -timeout 20m ./...
 
 clean:
 	rm -rf bin

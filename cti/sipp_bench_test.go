@@ -21,11 +21,11 @@ import (
 )
 
 // BenchmarkSIPp drives ctid with SIPp (Debian package sip-tester): SIPp as the trunk (uac)
-// and one SIPp uas as the phones of CTID_BENCH_AGENTS (default 1200) registered agents, at
+// and one SIPp uas as the phones of CTIDTEST_BENCH_AGENTS (default 1200) registered agents, at
 // rising call rates (each call talks 1 s, so a rate needs more agents than calls/s). It prints
 // the highest rate without failed calls, the call setup latency (INVITE → 180 at the
-// trunk) and the process RSS after each step. Each step runs CTID_BENCH_SECONDS (default 20;
-// make bench-sip uses 60) at the rates of CTID_BENCH_RATES (default 100,200,400,600,800,1000).
+// trunk) and the process RSS after each step. Each step runs CTIDTEST_BENCH_SECONDS (default 20;
+// make bench-sip uses 60) at the rates of CTIDTEST_BENCH_RATES (default 100,200,400,600,800,1000).
 // Run it alone: go test -run '^$' -bench SIPp -benchtime 1x ./cti
 func BenchmarkSIPp(b *testing.B) {
 	sippBin, err := exec.LookPath("sipp")
@@ -33,25 +33,25 @@ func BenchmarkSIPp(b *testing.B) {
 		b.Skip("sipp not installed (Debian package sip-tester)")
 	}
 	var rates []int
-	for _, f := range strings.Split(envString("CTID_BENCH_RATES", "100,200,400,600,800,1000"), ",") {
+	for _, f := range strings.Split(envString("CTIDTEST_BENCH_RATES", "100,200,400,600,800,1000"), ",") {
 		r, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || r <= 0 {
-			b.Fatalf("CTID_BENCH_RATES: %q is not a rate", f)
+			b.Fatalf("CTIDTEST_BENCH_RATES: %q is not a rate", f)
 		}
 		rates = append(rates, r)
 	}
-	runSIPp(b, sippBin, envInt("CTID_BENCH_AGENTS", 1200), envInt("CTID_BENCH_SECONDS", 20), rates)
+	runSIPp(b, sippBin, envInt("CTIDTEST_BENCH_AGENTS", 1200), envInt("CTIDTEST_BENCH_SECONDS", 20), rates)
 }
 
-// TestE2ESIPp is the SIPp part of make e2e (CTID_E2E=1): a few calls from a SIPp trunk to
+// TestE2ESIPp is the SIPp part of make e2e (CTIDTEST_E2E=1): a few calls from a SIPp trunk to
 // SIPp agent phones through ctid, every one answered, with one CDR each.
 func TestE2ESIPp(t *testing.T) {
-	if os.Getenv("CTID_E2E") == "" {
-		t.Skip("end-to-end test: run with CTID_E2E=1 (make e2e)")
+	if os.Getenv("CTIDTEST_E2E") == "" {
+		t.Skip("end-to-end test: run with CTIDTEST_E2E=1 (make e2e)")
 	}
 	sippBin, err := exec.LookPath("sipp")
 	if err != nil {
-		t.Fatal("CTID_E2E is set but sipp is not installed (Debian package sip-tester)")
+		t.Fatal("CTIDTEST_E2E is set but sipp is not installed (Debian package sip-tester)")
 	}
 	pool := runSIPp(t, sippBin, 20, 2, []int{5})
 	// The CDR is written just after the BYE's 200 went back to SIPp: wait for the last ones.
@@ -243,7 +243,7 @@ func sippRTD(tb testing.TB, dir string, n int) []float64 {
 		if err != nil {
 			continue
 		}
-		if os.Getenv("CTID_BENCH_DEBUG") != "" {
+		if os.Getenv("CTIDTEST_BENCH_DEBUG") != "" {
 			tb.Logf("%s:\n%s", f, tail(string(b[:min(len(b), 300)]), 5))
 		}
 		for _, line := range strings.Split(string(b), "\n") {
