@@ -57,7 +57,7 @@ bench-consoles: deps
 
 ## e2e: the slower end-to-end suites with real SIP peers (SIPp trunk and phones)
 e2e: deps-test
-	CTIDTEST_E2E=1 $(GO) test -race -count=1 -run 'TestE2E' -timeout 20m ./...
+	CTIDTEST_E2E=1 $(GO) test -race -count=1 -run 'TestE2E' -timeout 20m ./cti
 
 clean:
 	rm -rf bin
