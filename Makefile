@@ -55,9 +55,9 @@ bench-pop: deps
 bench-consoles: deps
 	$(GO) test ./screenpop -run '^$$' -bench BenchmarkIdleConsoles -benchtime 1x -timeout 10m
 
-## e2e: the slower end-to-end suites with real SIP peers (SIPp trunk and phones)
+## e2e: the slower end-to-end suites with real SIP peers (SIPp trunk and phones, baresip softphone)
 e2e: deps-test
-	CTIDTEST_E2E=1 $(GO) test -race -count=1 -run 'TestE2E' -timeout 20m ./cti
+	CTIDTEST_E2E=1 $(GO) test -race -count=1 -run 'TestE2E' -timeout 20m ./cmd/ctid ./cti
 
 clean:
 	rm -rf bin

@@ -57,11 +57,12 @@ func (n *nonces) check(nonce, realm string) (valid, stale bool) {
 	return true, age > n.ttl || age < -time.Minute
 }
 
-// challenges are the WWW-Authenticate values for realm: SHA-256 first, then MD5 (RFC 8760 §2.4).
-func (n *nonces) challenges(realm string, stale bool) []string {
+// challenges are the WWW-Authenticate values for realm, one per algorithm in the configured
+// order (default SHA-256 first, then MD5: RFC 8760 §2.4).
+func (n *nonces) challenges(realm string, stale bool, algs []string) []string {
 	nonce := n.issue(realm)
 	var out []string
-	for _, alg := range []string{sha256Alg, md5Alg} {
+	for _, alg := range algs {
 		c := digest.Challenge{Realm: realm, Nonce: nonce, Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
 		out = append(out, c.String())
 	}

@@ -262,7 +262,7 @@ func (r *registrar) challenge(tx sip.ServerTransaction, req *sip.Request, realm 
 		name, code, reason = "Proxy-Authenticate", 407, "Proxy Authentication Required"
 	}
 	var hs []sip.Header
-	for _, c := range r.nonces.challenges(realm, stale) {
+	for _, c := range r.nonces.challenges(realm, stale, r.s.cfg.DigestAlgorithms) {
 		hs = append(hs, sip.NewHeader(name, c))
 	}
 	r.s.respond(tx, req, code, reason, hs...)

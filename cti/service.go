@@ -37,6 +37,28 @@ type Config struct {
 	MaxExpires     int           // … 3600
 	DefaultExpires int           // when the phone asks for none: 600
 	AuthFailLimit  int           // failed digest answers per user and source before 403; default 5
+	// DigestAlgorithms are the challenges offered, in order: default SHA-256 then MD5. Phones
+	// that give up on a challenge they do not know (baresip 1.0, older hardware phones) need
+	// MD5 alone.
+	DigestAlgorithms []string
+}
+
+// CheckDigestAlgorithms says what is wrong with a list of digest algorithms.
+func CheckDigestAlgorithms(algs []string) error {
+	if len(algs) == 0 {
+		return fmt.Errorf("no digest algorithm: want SHA-256, MD5 or both")
+	}
+	seen := map[string]bool{}
+	for _, a := range algs {
+		if a != sha256Alg && a != md5Alg {
+			return fmt.Errorf("digest algorithm %q is not supported: want SHA-256 or MD5", a)
+		}
+		if seen[a] {
+			return fmt.Errorf("digest algorithm %q is listed twice", a)
+		}
+		seen[a] = true
+	}
+	return nil
 }
 
 // DefaultAddr is where ctid listens for SIP when nothing is configured.
@@ -70,6 +92,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DefaultExpires <= 0 {
 		c.DefaultExpires = defaultExpires
+	}
+	if len(c.DigestAlgorithms) == 0 {
+		c.DigestAlgorithms = []string{sha256Alg, md5Alg}
 	}
 	if c.AuthFailLimit <= 0 {
 		c.AuthFailLimit = defaultAuthFailLimit

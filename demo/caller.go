@@ -32,6 +32,9 @@ type CallerOptions struct {
 	Numbers func() string // the caller number of the next call ("" = withheld)
 	// MaxInFlight bounds the calls open at once (default 50).
 	MaxInFlight int
+	// HangUpAfter makes the caller hang up this long after the answer (0: wait for the agent,
+	// at most maxTalk).
+	HangUpAfter time.Duration
 	Logger      *slog.Logger
 	Progress    func(CallerStats) // optional: called after each call ends
 }
@@ -191,9 +194,13 @@ func (c *Caller) call(ctx context.Context, number string) error {
 		return err
 	}
 	c.answered.Add(1)
+	talk := maxTalk
+	if c.opts.HangUpAfter > 0 {
+		talk = c.opts.HangUpAfter
+	}
 	select {
 	case <-sess.Context().Done(): // the agent hung up
-	case <-time.After(maxTalk):
+	case <-time.After(talk):
 		byeCtx, cancel := context.WithTimeout(context.Background(), sipTimeout)
 		defer cancel()
 		_ = sess.Bye(byeCtx)

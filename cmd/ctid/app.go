@@ -201,7 +201,8 @@ func (a *App) maintainPartitions(ctx context.Context) error {
 func (a *App) startCTI(ctx context.Context) error {
 	svc, err := cti.New(cti.Config{UDPAddr: a.cfg.SIP.Listen, TCPAddr: a.cfg.SIP.Listen, TLSAddr: a.cfg.SIP.TLSAddr,
 		TLSCertFile: a.cfg.SIP.TLSCert, TLSKeyFile: a.cfg.SIP.TLSKey, Host: a.cfg.SIP.Host,
-		SourceRate: float64(a.cfg.SIP.SourceRate), SourceBurst: a.cfg.SIP.SourceBurst}, a.Pool, a.log, a.registry)
+		SourceRate: float64(a.cfg.SIP.SourceRate), SourceBurst: a.cfg.SIP.SourceBurst,
+		DigestAlgorithms: splitList(a.cfg.SIP.DigestAlgorithms)}, a.Pool, a.log, a.registry)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ctid/ctid/cti"
 )
 
 // Config is ctid's whole configuration. Every key is documented in configs/ctid.example.yaml
@@ -48,6 +50,8 @@ type Config struct {
 		// Per source IP: messages per second and burst before ctid drops (UDP) or closes (TCP).
 		SourceRate  int
 		SourceBurst int
+		// Digest challenges offered to phones, in order, comma-separated.
+		DigestAlgorithms string
 	}
 	Demo struct {
 		Enabled   bool
@@ -143,6 +147,13 @@ func (c *Config) settings() []setting {
 		stringSetting("sip.host", &c.SIP.Host),
 		intSetting("sip.source_rate", &c.SIP.SourceRate, 1, 1_000_000),
 		intSetting("sip.source_burst", &c.SIP.SourceBurst, 1, 1_000_000),
+		setting{"sip.digest_algorithms", func(v string) error {
+			if err := cti.CheckDigestAlgorithms(splitList(v)); err != nil {
+				return err
+			}
+			c.SIP.DigestAlgorithms = v
+			return nil
+		}},
 		boolSetting("demo.enabled", &c.Demo.Enabled),
 		boolSetting("demo.traffic", &c.Demo.Traffic),
 		durationSetting("demo.call_every", &c.Demo.CallEvery, 100*time.Millisecond),
@@ -158,6 +169,7 @@ func defaultConfig() *Config {
 	c.Database.Name = "ctid"
 	c.SIP.Listen = "127.0.0.1:5060"
 	c.SIP.SourceRate, c.SIP.SourceBurst = 200, 400
+	c.SIP.DigestAlgorithms = "SHA-256,MD5"
 	c.Log.Level = "info"
 	c.Log.Format = "text"
 	c.Demo.CallEvery = 15 * time.Second
@@ -165,6 +177,17 @@ func defaultConfig() *Config {
 	c.Security.LoginWindow = 15 * time.Minute
 	c.Security.LoginLockout = 15 * time.Minute
 	return c
+}
+
+// splitList splits a comma-separated value, trimming spaces.
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // envName is the environment variable that overrides key.

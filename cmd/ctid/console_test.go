@@ -18,13 +18,16 @@ import (
 )
 
 // startTestApp boots ctid on a fresh test database with the demo tenant, on port 0.
-func startTestApp(t *testing.T) *App {
+func startTestApp(t *testing.T, options ...func(*Config)) *App {
 	t.Helper()
 	_, url := dbtest.NewDatabase(t)
 	cfg := defaultConfig()
 	cfg.HTTP.Addr, cfg.SIP.Listen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Database.URL = url
 	cfg.Demo.Enabled = true
+	for _, o := range options {
+		o(cfg)
+	}
 	app, err := Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("start: %v", err)
