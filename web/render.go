@@ -26,6 +26,7 @@ var nav = []navLink{
 	{"/console", "nav.console", account.PermTakeCalls},
 	{"/platform/tenants", "nav.tenants", account.PermManageTenants},
 	{"/admin/users", "nav.users", account.PermManageUsers},
+	{"/workorders", "nav.workorders", account.PermViewRecords},
 	{"/queries", "nav.queries", account.PermViewRecords},
 	{"/admin/queries", "nav.query_admin", account.PermConfigure},
 	{"/account/tokens", "nav.tokens", ""},
