@@ -28,8 +28,14 @@ type Filter struct {
 	CallID     string
 	From, To   time.Time // created in [From, To)
 	Search     string    // words looked for in the searchable fields
-	Limit      int       // default DefaultPageSize, at most MaxPageSize
-	Offset     int
+	// Unscored keeps work orders without a QA score (calibration scores aside): the QA queue.
+	Unscored bool
+	// SamplePercent (1–100, 0 for all) keeps a stable pseudo-random share of the rows; the
+	// same SampleSeed gives the same sample.
+	SamplePercent int
+	SampleSeed    int64
+	Limit         int // default DefaultPageSize, at most MaxPageSize
+	Offset        int
 }
 
 // Page is one page of a list.
@@ -139,6 +145,15 @@ func (s *Service) List(ctx context.Context, t *account.Tenant, u *account.User, 
 			where = append(where, "("+strings.Join(ors, " OR ")+")")
 		}
 	}
+	if f.Unscored {
+		where = append(where, "NOT EXISTS (SELECT 1 FROM qa_scores q WHERE q.object = "+arg(o.Key)+" AND q.record_id = w.id AND NOT q.calibration)")
+	}
+	if f.SamplePercent < 0 || f.SamplePercent > 100 {
+		return nil, fault.Errorf(fault.Invalid, "sample must be 1–100 %%, not %d", f.SamplePercent)
+	}
+	if f.SamplePercent > 0 && f.SamplePercent < 100 {
+		where = append(where, "mod(abs(hashtextextended(w.id::text, "+arg(f.SampleSeed)+")), 100) < "+arg(f.SamplePercent))
+	}
 	cond := strings.Join(where, " AND ")
 	table := pgx.Identifier{o.Table}.Sanitize()
 	page := &Page{Items: []*WorkOrder{}}
@@ -169,6 +184,16 @@ func (s *Service) List(ctx context.Context, t *account.Tenant, u *account.User, 
 		return nil, fmt.Errorf("list work orders of %q: %w", o.Key, err)
 	}
 	return page, nil
+}
+
+// Queue lists the work orders waiting for a QA score (for QA checkers), filtered and
+// sampled like List.
+func (s *Service) Queue(ctx context.Context, t *account.Tenant, u *account.User, f Filter) (*Page, error) {
+	if err := needs(u, account.PermScoreQA, "the QA queue"); err != nil {
+		return nil, err
+	}
+	f.Unscored = true
+	return s.List(ctx, t, u, f)
 }
 
 // fromJSON reads a row as to_jsonb gives it: system columns and the visible fields.

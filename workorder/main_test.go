@@ -30,7 +30,7 @@ type env struct {
 	svc      *workorder.Service
 	tenant   *account.Tenant
 	// agentA1, agentA2 and lead are team A; agentB1 is team B.
-	agentA1, agentA2, agentB1, lead, qa, admin *account.User
+	agentA1, agentA2, agentB1, lead, qa, qa2, admin, config *account.User
 
 	mu      sync.Mutex
 	notices []notice
@@ -63,6 +63,8 @@ func newEnv(tb testing.TB) *env {
 	e.lead = user("leada", "A", "team_lead")
 	e.qa = user("checker", "", "qa")
 	e.admin = user("boss", "", "admin")
+	e.qa2 = user("checker2", "", "qa")
+	e.config = user("cfg", "", "config_admin")
 	e.objects = dataobject.New(pool, nil, prometheus.NewRegistry(), dataobject.Options{})
 	e.svc = workorder.New(workorder.Options{Pool: pool, Objects: e.objects, Accounts: e.accounts, Registerer: prometheus.NewRegistry(),
 		Notify: func(_ context.Context, tenant string, agentID int64, typ string, data any) {
