@@ -32,7 +32,7 @@ type woFixture struct {
 	tokens  map[string]string
 }
 
-func newWOFixture(t *testing.T) *woFixture {
+func newWOFixture(t testing.TB) *woFixture {
 	t.Helper()
 	pool, _ := dbtest.NewDatabase(t)
 	f := &woFixture{fixture: &fixture{accounts: account.NewStore(pool, account.DefaultLoginLimits, time.Hour), now: time.Now()},
