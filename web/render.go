@@ -27,6 +27,8 @@ var nav = []navLink{
 	{"/platform/tenants", "nav.tenants", account.PermManageTenants},
 	{"/admin/users", "nav.users", account.PermManageUsers},
 	{"/workorders", "nav.workorders", account.PermViewRecords},
+	{"/qa/queue", "nav.qa_queue", account.PermScoreQA},
+	{"/qa/scores", "nav.qa_scores", account.PermViewRecords},
 	{"/queries", "nav.queries", account.PermViewRecords},
 	{"/admin/queries", "nav.query_admin", account.PermConfigure},
 	{"/account/tokens", "nav.tokens", ""},

@@ -31,6 +31,7 @@ func (s *Server) EnableWorkOrders(svc *workorder.Service, objects *dataobject.St
 	s.mux.HandleFunc("POST /api/v1/workorders/{id}/assign", s.api(account.PermViewRecords, wo.apiAssign))
 	s.mux.HandleFunc("GET /api/v1/workorder-settings", s.api(account.PermConfigure, wo.apiSettings))
 	s.mux.HandleFunc("PUT /api/v1/workorder-settings", s.api(account.PermConfigure, wo.apiPutSettings))
+	wo.enableQA()
 }
 
 type workOrderPages struct {

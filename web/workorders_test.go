@@ -75,7 +75,7 @@ func newWOFixture(t testing.TB) *woFixture {
 	}
 	for _, u := range []struct{ name, role, team, ext string }{
 		{"admin", "admin", "", ""}, {"lead", "team_lead", "north", ""}, {"a1", "agent", "north", "1001"},
-		{"a2", "agent", "north", "1002"}, {"s1", "agent", "south", "1003"},
+		{"a2", "agent", "north", "1002"}, {"s1", "agent", "south", "1003"}, {"qa", "qa", "", ""}, {"cfg", "config_admin", "", ""},
 	} {
 		nu, err := f.accounts.AddUser(ctx, account.NewUser{TenantCode: "acme", Username: u.name, Password: "password-" + u.name,
 			Roles: []string{u.role}, Team: u.team, Extension: u.ext}, account.CLI)

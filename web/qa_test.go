@@ -1,0 +1,137 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/ctid/ctid/web/browsertest"
+	"github.com/ctid/ctid/workorder"
+)
+
+const qaFormJSON = `{"name": "Inbound calls", "sections": [
+  {"title": "Opening", "items": [
+    {"key": "greeting", "text": "Greets with name", "kind": "yes_no", "weight": 10},
+    {"key": "empathy", "text": "Shows empathy", "kind": "scale", "max": 4, "weight": 30}]},
+  {"title": "Handling", "items": [
+    {"key": "accuracy", "text": "Gives correct information", "kind": "pass_fail", "weight": 60, "allow_na": true},
+    {"key": "privacy", "text": "Verifies identity", "kind": "yes_no", "weight": 5, "critical": true}]}],
+  "bands": [{"min": 0, "label": "fail", "fail": true}, {"min": 60, "label": "needs work"}, {"min": 80, "label": "good"}]}`
+
+func TestQAAPIScopeAndDispute(t *testing.T) {
+	f := newWOFixture(t)
+	ctx := context.Background()
+	if code, body := apiCall(t, f.fixture, "PUT", "/api/v1/qa/forms/inbound", f.tokens["qa"], qaFormJSON); code != 403 {
+		t.Fatalf("a checker defines a form: %d %v", code, body)
+	}
+	if code, body := apiCall(t, f.fixture, "PUT", "/api/v1/qa/forms/inbound", f.tokens["cfg"], qaFormJSON); code != 200 || body["version"] != float64(1) {
+		t.Fatalf("define form: %d %v", code, body)
+	}
+	w, err := f.svc.Save(ctx, f.tenant, f.users["a1"], workorder.Input{Values: map[string]any{"subject": "to score"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	score := fmt.Sprintf(`{"form": "inbound", "record_id": %d, "answers": [{"item": "greeting", "value": "yes"},
+		{"item": "empathy", "value": "3"}, {"item": "accuracy", "value": "na"}, {"item": "privacy", "value": "yes"}]}`, w.ID)
+	if code, _ := apiCall(t, f.fixture, "POST", "/api/v1/qa/scores", f.tokens["a2"], score); code != 403 {
+		t.Fatalf("an agent scores: %d", code)
+	}
+	code, body := apiCall(t, f.fixture, "POST", "/api/v1/qa/scores", f.tokens["qa"], score)
+	if code != 201 || body["score"] != 83.3 || body["band"] != "good" {
+		t.Fatalf("score: %d %v", code, body)
+	}
+	path := fmt.Sprintf("/api/v1/qa/scores/%v", body["id"])
+	for user, want := range map[string]int{"a1": 200, "lead": 200, "qa": 200, "a2": 404, "s1": 404} {
+		if code, body := apiCall(t, f.fixture, "GET", path, f.tokens[user], ""); code != want {
+			t.Errorf("%s reads the score: %d %v, want %d", user, code, body, want)
+		}
+	}
+	if code, body := apiCall(t, f.fixture, "POST", path+"/dispute", f.tokens["a1"], `{"comment": "accuracy applied"}`); code != 200 || body["status"] != "disputed" {
+		t.Fatalf("dispute: %d %v", code, body)
+	}
+	code, body = apiCall(t, f.fixture, "POST", path+"/resolve", f.tokens["qa"], `{"answers": [{"item": "greeting", "value": "yes"},
+		{"item": "empathy", "value": "3"}, {"item": "accuracy", "value": "pass"}, {"item": "privacy", "value": "yes"}], "comment": "fair point"}`)
+	// (10 + 22.5 + 60 + 5) / 105 = 92.857… → 92.9
+	if code != 200 || body["status"] != "rescored" || body["score"] != 92.9 {
+		t.Fatalf("resolve: %d %v", code, body)
+	}
+	if code, body := apiCall(t, f.fixture, "GET", "/api/v1/qa/summary?by=agent", f.tokens["a2"], ""); code != 200 || len(body["items"].([]any)) != 0 {
+		t.Fatalf("a2's summary shows a1's scores: %d %v", code, body)
+	}
+	if code, body := apiCall(t, f.fixture, "GET", "/api/v1/qa/summary?by=team", f.tokens["lead"], ""); code != 200 || len(body["items"].([]any)) != 1 {
+		t.Fatalf("lead's summary: %d %v", code, body)
+	}
+	// The agent's own scores page shows it; the summary page renders.
+	b := f.browser(t)
+	b.mustLogin("acme", "a1", "password-a1")
+	if code, _, page := b.do("GET", "/qa/scores", nil, nil); code != 200 || !strings.Contains(page, "92.9") || !strings.Contains(page, "Re-scored") {
+		t.Fatalf("a1's scores page: %d\n%s", code, page)
+	}
+	if code, _, _ := b.do("GET", "/qa/queue", nil, nil); code != 403 {
+		t.Fatalf("a1 opens the QA queue: %d", code)
+	}
+	q := f.browser(t)
+	q.mustLogin("acme", "qa", "password-qa")
+	if code, _, page := q.do("GET", "/qa/summary?by=month", nil, nil); code != 200 || !strings.Contains(page, "92.9") {
+		t.Fatalf("summary page: %d\n%s", code, page)
+	}
+	if code, _, page := q.do("GET", fmt.Sprintf("/qa/calibration/%d", w.ID), nil, nil); code != 200 || !strings.Contains(page, `id="qa-spread">0.0`) {
+		t.Fatalf("calibration page: %d\n%s", code, page)
+	}
+}
+
+// A checker scores one work order from the queue in the browser: the scoring page shows the
+// work order and the form; a failed critical item gives 0 and the fail band.
+func TestQAScoringInBrowser(t *testing.T) {
+	f := newWOFixture(t)
+	ctx := context.Background()
+	if code, body := apiCall(t, f.fixture, "PUT", "/api/v1/qa/forms/inbound", f.tokens["cfg"], qaFormJSON); code != 200 {
+		t.Fatalf("define form: %d %v", code, body)
+	}
+	w, err := f.svc.Save(ctx, f.tenant, f.users["a1"], workorder.Input{Values: map[string]any{"subject": "Refund request"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bctx := browsertest.New(t)
+	err = chromedp.Do(bctx,
+		chromedp.Navigate(f.srv.URL+"/login"),
+		chromedp.WaitVisible(chromedp.CSS("#username")),
+		chromedp.SendKeys(chromedp.CSS("#tenant"), "acme"),
+		chromedp.SendKeys(chromedp.CSS("#username"), "qa"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "password-qa"),
+		chromedp.Click(chromedp.CSS("#submit")),
+		chromedp.WaitVisible(chromedp.CSS("#welcome")),
+		chromedp.Navigate(f.srv.URL+"/qa/queue"),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#qa-queue tr[data-id="%d"] a.score-link`, w.ID))),
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#qa-queue tr[data-id="%d"] a.score-link`, w.ID))),
+		chromedp.WaitVisible(chromedp.CSS("#qa-score-form")),
+		chromedp.Click(chromedp.CSS("#a_greeting_yes")),
+		chromedp.Click(chromedp.CSS("#a_empathy_4")),
+		chromedp.Click(chromedp.CSS("#a_accuracy_pass")),
+		chromedp.Click(chromedp.CSS("#a_privacy_no")),
+		chromedp.SendKeys(chromedp.CSS(`input[name="c_privacy"]`), "read the card number aloud"),
+		chromedp.Click(chromedp.CSS("#qa-save")),
+		chromedp.WaitVisible(chromedp.CSS("#qa-total")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("#qa-total")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	band, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("#qa-band")))
+	if total != "0.0" || !strings.HasPrefix(band, "fail") || !strings.Contains(band, "privacy") {
+		t.Fatalf("score page: total %q band %q", total, band)
+	}
+	list, err := f.svc.Scores(ctx, f.tenant, f.users["qa"], workorder.ScoreFilter{})
+	if err != nil || len(list) != 1 || list[0].RecordID != w.ID || list[0].Answers[3].Comment != "read the card number aloud" {
+		t.Fatalf("stored scores: %+v %v", list, err)
+	}
+	if q, err := f.svc.Queue(ctx, f.tenant, f.users["qa"], workorder.Filter{}); err != nil || q.Total != 0 {
+		t.Fatalf("queue after scoring: %+v %v", q, err)
+	}
+}
