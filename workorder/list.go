@@ -372,31 +372,3 @@ func (s *Service) Assign(ctx context.Context, t *account.Tenant, u *account.User
 	}
 	return out, nil
 }
-
-// Run makes the monthly partitions of every tenant's partitioned objects ahead of time, at
-// start and daily, until ctx ends.
-func (s *Service) Run(ctx context.Context) {
-	tick := time.NewTicker(partitionInterval)
-	defer tick.Stop()
-	for {
-		s.ensurePartitions(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-func (s *Service) ensurePartitions(ctx context.Context) {
-	ts, err := s.accounts.ListTenants(ctx)
-	if err != nil {
-		s.log.Error("partitions: list tenants", "err", err)
-		return
-	}
-	for _, t := range ts {
-		if err := s.objects.EnsurePartitions(ctx, t, time.Now()); err != nil {
-			s.log.Error("partitions", "tenant", t.Code, "err", err)
-		}
-	}
-}

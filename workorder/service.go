@@ -21,10 +21,9 @@ import (
 
 // Limits of lists and maintenance.
 const (
-	DefaultPageSize   = 50
-	MaxPageSize       = 500
-	maxSearchLength   = 100
-	partitionInterval = 24 * time.Hour // how often Run makes next months' partitions
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+	maxSearchLength = 100
 )
 
 // Notifier delivers a live message to an agent's consoles (screenpop.Hub.Notify).
