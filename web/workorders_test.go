@@ -60,6 +60,7 @@ func newWOFixture(t testing.TB) *woFixture {
 		t.Fatal(err)
 	}
 	s.MountCTI(ctisvc)
+	s.EnableObjects(f.objects)
 	s.EnableWorkOrders(f.svc, f.objects, f.agents)
 	f.srv = httptest.NewServer(s)
 	t.Cleanup(func() {
@@ -147,6 +148,15 @@ func TestWorkOrderAPISaveEditAndScope(t *testing.T) {
 	}
 	if l := body["operation_log"].([]any); len(l) != 2 {
 		t.Fatalf("operation log = %v", l)
+	}
+	// The generic record pages and API would bypass role scope, locking and the operation log.
+	for _, p := range []string{fmt.Sprintf("/api/v1/records/workorder/%d", id), "/api/v1/records/workorder", "/api/v1/records/workorder_log"} {
+		if code, body := apiCall(t, f.fixture, "GET", p, f.tokens["s1"], ""); code != 403 {
+			t.Errorf("GET %s: %d %v", p, code, body)
+		}
+	}
+	if code, _ := apiCall(t, f.fixture, "GET", "/api/v1/records/customer", f.tokens["s1"], ""); code != 200 {
+		t.Errorf("customers through the generic API: %d", code)
 	}
 	// The work-order page shows the history to a1 and is not found for s1.
 	b := f.browser(t)
