@@ -29,6 +29,7 @@ var nav = []navLink{
 	{"/workorders", "nav.workorders", account.PermViewRecords},
 	{"/qa/queue", "nav.qa_queue", account.PermScoreQA},
 	{"/qa/scores", "nav.qa_scores", account.PermViewRecords},
+	{"/qa/summary", "nav.qa_summary", account.PermViewRecords},
 	{"/queries", "nav.queries", account.PermViewRecords},
 	{"/admin/queries", "nav.query_admin", account.PermConfigure},
 	{"/account/tokens", "nav.tokens", ""},
