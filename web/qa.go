@@ -525,7 +525,9 @@ type qaScoreShowData struct {
 	History    []workorder.ScoreEvent
 	CanReply   bool
 	CanResolve bool
-	Error      string
+	// CanCalibrate links the work order's calibration page (QA).
+	CanCalibrate bool
+	Error        string
 }
 
 // qaScoreShow is one score with its answers and comments; the agent acknowledges or
@@ -557,8 +559,9 @@ func (wo *workOrderPages) renderScoreShow(w http.ResponseWriter, r *http.Request
 		agent = u.Name()
 	}
 	d := qaScoreShowData{Score: sc, Agent: agent, History: hist, Error: errMsg,
-		CanReply:   sc.AgentID == v.user.ID && sc.Status == workorder.StatusScored && !sc.Calibration,
-		CanResolve: v.user.Can(account.PermScoreQA) && sc.Status == workorder.StatusDisputed}
+		CanReply:     sc.AgentID == v.user.ID && sc.Status == workorder.StatusScored && !sc.Calibration,
+		CanResolve:   v.user.Can(account.PermScoreQA) && sc.Status == workorder.StatusDisputed,
+		CanCalibrate: v.user.Can(account.PermScoreQA)}
 	byItem := map[string]workorder.Answer{}
 	for _, a := range sc.Answers {
 		byItem[a.Item] = a

@@ -164,6 +164,13 @@ func TestWorkOrderAPISaveEditAndScope(t *testing.T) {
 	if code, _, page := b.do("GET", fmt.Sprintf("/workorders/%d", id), nil, nil); code != 200 || !strings.Contains(page, "Open → Pending") {
 		t.Fatalf("work-order page: %d\n%s", code, page)
 	}
+	if code, _, page := b.do("GET", fmt.Sprintf("/records/customer/%d", cust.ID), nil, nil); code != 200 ||
+		!strings.Contains(page, fmt.Sprintf(`href="/workorders?customer=%d"`, cust.ID)) {
+		t.Fatalf("customer page without its work orders link: %d", code)
+	}
+	if code, _, page := b.do("GET", fmt.Sprintf("/workorders?customer=%d", cust.ID), nil, nil); code != 200 || !strings.Contains(page, "No dial tone") {
+		t.Fatalf("work orders of the customer: %d", code)
+	}
 	s := f.browser(t)
 	s.mustLogin("acme", "s1", "password-s1")
 	if code, _, _ := s.do("GET", fmt.Sprintf("/workorders/%d", id), nil, nil); code != 404 {
@@ -244,5 +251,20 @@ func TestConsoleSavesWorkOrderFromPopInBrowser(t *testing.T) {
 	state, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("#state")))
 	if state != "Ready" {
 		t.Fatalf("console state badge = %q", state)
+	}
+	// The team lead assigns a2's work order to a1: a1's console says so at once.
+	w2, err := f.svc.Save(ctx, f.tenant, f.users["a2"], workorder.Input{Values: map[string]any{"subject": "Handed over"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Assign(ctx, f.tenant, f.users["lead"], "", w2.ID, workorder.Assignment{AgentID: a1.ID}, w2.UpdatedAt); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("A work order was assigned to you: #%d Handed over", w2.ID)
+	if err := chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#wo-notice[data-assigned="%d"]`, w2.ID)))); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("#wo-notice"))); got != want {
+		t.Fatalf("notice %q, want %q", got, want)
 	}
 }

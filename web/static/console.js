@@ -205,6 +205,7 @@ function handle(m, ws) {
       break;
     case "workorder.assigned":
       showNotice(`${msg.assigned}: #${d.id} ${d.subject || ""}`);
+      $("wo-notice").dataset.assigned = d.id;
       loadCallbacks();
       break;
     case "error":
