@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/ctid/ctid/cti"
 	"github.com/ctid/ctid/web/browsertest"
 	"github.com/ctid/ctid/workorder"
 )
@@ -133,5 +135,42 @@ func TestQAScoringInBrowser(t *testing.T) {
 	}
 	if q, err := f.svc.Queue(ctx, f.tenant, f.users["qa"], workorder.Filter{}); err != nil || q.Total != 0 {
 		t.Fatalf("queue after scoring: %+v %v", q, err)
+	}
+}
+
+// A work order saved for a call opens from the call history, and its scoring page shows the
+// call's CDR.
+func TestCallHistoryOpensWorkOrderAndScoringShowsTheCall(t *testing.T) {
+	f := newWOFixture(t)
+	ctx := context.Background()
+	a1 := f.users["a1"]
+	w, err := f.svc.Save(ctx, f.tenant, a1, workorder.Input{CallID: "c-q1", Values: map[string]any{"subject": "Billing"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	cdr := &cti.CDR{CallID: "c-q1", OfferedAt: now.Add(-3 * time.Minute), Direction: cti.Inbound, Source: "api", CallerRaw: "13900005555",
+		Queue: "sales", AgentID: a1.ID, AnsweredAt: now.Add(-170 * time.Second), EndedAt: now.Add(-time.Minute), Result: cti.Answered}
+	if _, err := f.events.Append(ctx, cti.Event{Tenant: "acme", Type: cti.CallEnded, CallID: "c-q1", AgentID: a1.ID, CDR: cdr}); err != nil {
+		t.Fatal(err)
+	}
+	b := f.browser(t)
+	b.mustLogin("acme", "a1", "password-a1")
+	if code, _, page := b.do("GET", "/queries/call_history?period=last_7_days", nil, nil); code != 200 || !strings.Contains(page, `href="/workorders?call_id=c-q1"`) {
+		t.Fatalf("call history without the work-order link: %d\n%s", code, page)
+	}
+	if code, _, page := b.do("GET", "/workorders?call_id=c-q1", nil, nil); code != 200 || !strings.Contains(page, fmt.Sprintf(`data-id="%d"`, w.ID)) {
+		t.Fatalf("work orders of the call: %d", code)
+	}
+	if _, err := f.svc.PutForm(ctx, f.tenant, f.users["cfg"], "inbound", workorder.FormDef{Name: "Short", Sections: []workorder.Section{{Title: "All",
+		Items: []workorder.Item{{Key: "ok", Text: "Handled well", Kind: workorder.ItemYesNo, Weight: 1}}}}, Bands: []workorder.Band{{Min: 0, Label: "any"}}}); err != nil {
+		t.Fatal(err)
+	}
+	q := f.browser(t)
+	q.mustLogin("acme", "qa", "password-qa")
+	code, _, page := q.do("GET", fmt.Sprintf("/qa/score/%d", w.ID), nil, nil)
+	cdrPart := page[strings.Index(page, `id="qa-cdr"`):]
+	if code != 200 || !strings.Contains(cdrPart, "c-q1") || !strings.Contains(cdrPart, "answered") || !strings.Contains(cdrPart, "110 s") {
+		t.Fatalf("scoring page without the call: %d\n%s", code, page)
 	}
 }

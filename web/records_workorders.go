@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/ctid/ctid/dataobject"
 	"github.com/ctid/ctid/fault"
@@ -27,4 +28,20 @@ func (o *objectPages) notWorkOrders(h func(http.ResponseWriter, *http.Request, *
 		}
 		return h(w, r, v)
 	}
+}
+
+// openHref is where a query's "open" action leads: the work orders of a call (the action's
+// field is a call id, as in the call-history template), a customer's record; "" when the
+// target has no page.
+func openHref(target, id string) string {
+	if id == "" {
+		return ""
+	}
+	switch target {
+	case "work_order":
+		return "/workorders?call_id=" + url.QueryEscape(id)
+	case "customer":
+		return "/records/customer/" + url.PathEscape(id)
+	}
+	return ""
 }

@@ -15,7 +15,9 @@ import (
 	"github.com/ctid/ctid/account"
 	"github.com/ctid/ctid/cti"
 	"github.com/ctid/ctid/dataobject"
+	"github.com/ctid/ctid/db"
 	"github.com/ctid/ctid/db/dbtest"
+	"github.com/ctid/ctid/query"
 	"github.com/ctid/ctid/screenpop"
 	"github.com/ctid/ctid/web"
 	"github.com/ctid/ctid/web/browsertest"
@@ -34,7 +36,12 @@ type woFixture struct {
 
 func newWOFixture(t testing.TB) *woFixture {
 	t.Helper()
-	pool, _ := dbtest.NewDatabase(t)
+	pool, dburl := dbtest.NewDatabase(t)
+	readers, err := db.NewReaders(dburl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(readers.Close)
 	f := &woFixture{fixture: &fixture{accounts: account.NewStore(pool, account.DefaultLoginLimits, time.Hour), now: time.Now()},
 		users: map[string]*account.User{}, tokens: map[string]string{}}
 	reg := prometheus.NewRegistry()
@@ -61,6 +68,7 @@ func newWOFixture(t testing.TB) *woFixture {
 	}
 	s.MountCTI(ctisvc)
 	s.EnableObjects(f.objects)
+	s.EnableQueries(query.New(pool, readers, nil, reg))
 	s.EnableWorkOrders(f.svc, f.objects, f.agents)
 	f.srv = httptest.NewServer(s)
 	t.Cleanup(func() {
