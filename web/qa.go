@@ -409,38 +409,57 @@ func (wo *workOrderPages) renderScorePage(w http.ResponseWriter, r *http.Request
 		}
 	}
 	if d.Form != nil {
-		for _, s := range d.Form.Sections {
-			sv := qaSectionView{Title: s.Title}
-			for _, item := range s.Items {
-				iv := qaItemView{Item: item, Comment: given[item.Key].Comment}
-				var values []string
-				switch item.Kind {
-				case workorder.ItemYesNo:
-					values = []string{workorder.AnswerYes, workorder.AnswerNo}
-				case workorder.ItemPassFail:
-					values = []string{workorder.AnswerPass, workorder.AnswerFail}
-				case workorder.ItemScale:
-					for n := item.Max; n >= 0; n-- {
-						values = append(values, strconv.Itoa(n))
-					}
-				}
-				if item.AllowNA {
-					values = append(values, workorder.AnswerNA)
-				}
-				for _, val := range values {
-					label := val
-					if k := "qa.answer." + val; tr(v.lang, k) != k {
-						label = tr(v.lang, k)
-					}
-					iv.Choices = append(iv.Choices, woOption{Value: val, Label: label, Selected: given[item.Key].Value == val})
-				}
-				sv.Items = append(sv.Items, iv)
-			}
-			d.Sections = append(d.Sections, sv)
-		}
+		d.Sections = sectionViews(&d.Form.FormDef, given, v.lang)
 	}
 	wo.s.render(w, r, v, status, "qa_score", "qa.score", d)
 	return nil
+}
+
+// sectionViews lays out a form's items with their choices, the given answers selected.
+func sectionViews(form *workorder.FormDef, given map[string]workorder.Answer, lang string) []qaSectionView {
+	var out []qaSectionView
+	for _, s := range form.Sections {
+		sv := qaSectionView{Title: s.Title}
+		for _, item := range s.Items {
+			iv := qaItemView{Item: item, Comment: given[item.Key].Comment}
+			var values []string
+			switch item.Kind {
+			case workorder.ItemYesNo:
+				values = []string{workorder.AnswerYes, workorder.AnswerNo}
+			case workorder.ItemPassFail:
+				values = []string{workorder.AnswerPass, workorder.AnswerFail}
+			case workorder.ItemScale:
+				for n := item.Max; n >= 0; n-- {
+					values = append(values, strconv.Itoa(n))
+				}
+			}
+			if item.AllowNA {
+				values = append(values, workorder.AnswerNA)
+			}
+			for _, val := range values {
+				label := val
+				if k := "qa.answer." + val; tr(lang, k) != k {
+					label = tr(lang, k)
+				}
+				iv.Choices = append(iv.Choices, woOption{Value: val, Label: label, Selected: strings.EqualFold(strings.TrimSpace(given[item.Key].Value), val)})
+			}
+			sv.Items = append(sv.Items, iv)
+		}
+		out = append(out, sv)
+	}
+	return out
+}
+
+// answersOf reads a_<item> and c_<item> form fields for the items of form.
+func answersOf(r *http.Request, form *workorder.FormDef) (map[string]workorder.Answer, []workorder.Answer) {
+	given := map[string]workorder.Answer{}
+	var answers []workorder.Answer
+	for _, item := range form.Items() {
+		a := workorder.Answer{Item: item.Key, Value: r.PostForm.Get("a_" + item.Key), Comment: strings.TrimSpace(r.PostForm.Get("c_" + item.Key))}
+		given[item.Key] = a
+		answers = append(answers, a)
+	}
+	return given, answers
 }
 
 // qaScoreForm saves the scoring page; a refused score re-renders it with the answers kept.
@@ -456,13 +475,7 @@ func (wo *workOrderPages) qaScoreForm(w http.ResponseWriter, r *http.Request, v 
 	if err != nil {
 		return err
 	}
-	given := map[string]workorder.Answer{}
-	var answers []workorder.Answer
-	for _, item := range form.Items() {
-		a := workorder.Answer{Item: item.Key, Value: r.PostForm.Get("a_" + item.Key), Comment: strings.TrimSpace(r.PostForm.Get("c_" + item.Key))}
-		given[item.Key] = a
-		answers = append(answers, a)
-	}
+	given, answers := answersOf(r, &form.FormDef)
 	sc, err := wo.svc.Score(r.Context(), v.user.Tenant, v.user, workorder.ScoreInput{Form: form.Key, RecordID: id, Answers: answers,
 		Comment: r.PostForm.Get("comment"), Calibration: r.PostForm.Get("calibration") == "1"})
 	if err != nil {
@@ -528,6 +541,8 @@ type qaScoreShowData struct {
 	// CanCalibrate links the work order's calibration page (QA).
 	CanCalibrate bool
 	Error        string
+	// Sections lay out the items for re-scoring a disputed score.
+	Sections []qaSectionView
 }
 
 // qaScoreShow is one score with its answers and comments; the agent acknowledges or
@@ -566,6 +581,9 @@ func (wo *workOrderPages) renderScoreShow(w http.ResponseWriter, r *http.Request
 	for _, a := range sc.Answers {
 		byItem[a.Item] = a
 	}
+	if d.CanResolve {
+		d.Sections = sectionViews(&form.FormDef, byItem, v.lang)
+	}
 	for _, s := range form.Sections {
 		for _, it := range s.Items {
 			a := byItem[it.Key]
@@ -600,8 +618,8 @@ func (wo *workOrderPages) qaReplyForm(w http.ResponseWriter, r *http.Request, v 
 	return nil
 }
 
-// qaResolveForm upholds a disputed score; re-scoring with new answers goes through the API
-// or the scoring page's answers (a=... fields), when given.
+// qaResolveForm settles a dispute: uphold the score, or re-score with the form's answers
+// (on the score's own form version).
 func (wo *workOrderPages) qaResolveForm(w http.ResponseWriter, r *http.Request, v *visit) error {
 	id, err := parseID(r, "id")
 	if err != nil {
@@ -610,7 +628,18 @@ func (wo *workOrderPages) qaResolveForm(w http.ResponseWriter, r *http.Request, 
 	if err := r.ParseForm(); err != nil {
 		return fault.Errorf(fault.Invalid, "form: %v", err)
 	}
-	res := workorder.Resolution{Uphold: true, Comment: r.PostForm.Get("comment")}
+	res := workorder.Resolution{Uphold: r.PostForm.Get("action") != "rescore", Comment: r.PostForm.Get("comment")}
+	if !res.Uphold {
+		sc, err := wo.svc.GetScore(r.Context(), v.user.Tenant, v.user, id)
+		if err != nil {
+			return err
+		}
+		form, err := wo.svc.Form(r.Context(), v.user.Tenant, sc.Form, sc.FormVersion)
+		if err != nil {
+			return err
+		}
+		_, res.Answers = answersOf(r, &form.FormDef)
+	}
 	if _, err := wo.svc.Resolve(r.Context(), v.user.Tenant, v.user, id, res); err != nil {
 		if code := fault.CodeOf(err); code == fault.Invalid || code == fault.Conflict {
 			return wo.renderScoreShow(w, r, v, fault.HTTPStatus(code), fault.MessageOf(err))

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -82,6 +83,35 @@ func TestQAAPIScopeAndDispute(t *testing.T) {
 	}
 	if code, _, page := q.do("GET", fmt.Sprintf("/qa/calibration/%d", w.ID), nil, nil); code != 200 || !strings.Contains(page, `id="qa-spread">0.0`) {
 		t.Fatalf("calibration page: %d\n%s", code, page)
+	}
+	// The same flow through the pages: a1 disputes a new score, the checker re-scores it.
+	w2, err := f.svc.Save(ctx, f.tenant, f.users["a1"], workorder.Input{Values: map[string]any{"subject": "second"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body = apiCall(t, f.fixture, "POST", "/api/v1/qa/scores", f.tokens["qa"], strings.Replace(score, fmt.Sprint(w.ID), fmt.Sprint(w2.ID), 1))
+	if code != 201 {
+		t.Fatalf("score: %d %v", code, body)
+	}
+	spath := fmt.Sprintf("/qa/scores/%v", body["id"])
+	_, _, page := b.do("GET", spath, nil, nil)
+	if code, _, page := b.do("POST", spath+"/reply", url.Values{"csrf_token": {csrfOf(t, page)}, "action": {"dispute"}, "comment": {" "}}, nil); code != 400 || !strings.Contains(page, "needs a comment") {
+		t.Fatalf("dispute without comment: %d", code)
+	}
+	if code, _, _ := b.do("POST", spath+"/reply", url.Values{"csrf_token": {csrfOf(t, page)}, "action": {"dispute"}, "comment": {"accuracy applied"}}, nil); code != 303 {
+		t.Fatalf("dispute: %d", code)
+	}
+	_, _, page = q.do("GET", spath, nil, nil)
+	if !strings.Contains(page, `id="qa-rescore"`) || !strings.Contains(page, `id="r_empathy_3" checked`) {
+		t.Fatalf("resolve form missing or without the answers:\n%s", page)
+	}
+	form := url.Values{"csrf_token": {csrfOf(t, page)}, "action": {"rescore"}, "comment": {"fair"},
+		"a_greeting": {"yes"}, "a_empathy": {"3"}, "a_accuracy": {"pass"}, "a_privacy": {"yes"}}
+	if code, _, _ := q.do("POST", spath+"/resolve", form, nil); code != 303 {
+		t.Fatalf("re-score: %d", code)
+	}
+	if _, _, page := b.do("GET", spath, nil, nil); !strings.Contains(page, `id="qa-total">92.9`) || !strings.Contains(page, "Re-scored") {
+		t.Fatalf("a1 sees after re-score:\n%s", page)
 	}
 }
 
