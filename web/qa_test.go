@@ -204,3 +204,40 @@ func TestCallHistoryOpensWorkOrderAndScoringShowsTheCall(t *testing.T) {
 		t.Fatalf("scoring page without the call: %d\n%s", code, page)
 	}
 }
+
+func TestWorkOrderAdminPage(t *testing.T) {
+	f := newWOFixture(t)
+	ctx := context.Background()
+	b := f.browser(t)
+	b.mustLogin("acme", "cfg", "password-cfg")
+	_, _, page := b.do("GET", "/admin/workorders", nil, nil)
+	csrf := csrfOf(t, page)
+	if code, _, page := b.do("POST", "/admin/workorders/settings", url.Values{"csrf_token": {csrf}, "auto_ready": {"1"},
+		"draft_map": {"name=customer_name\ncompany=shoe_size"}}, nil); code != 400 || !strings.Contains(page, `no field &#34;shoe_size&#34;`) {
+		t.Fatalf("bad mapping: %d\n%s", code, page)
+	}
+	if code, _, _ := b.do("POST", "/admin/workorders/settings", url.Values{"csrf_token": {csrf},
+		"draft_map": {"name=customer_name\ncompany = description"}}, nil); code != 303 {
+		t.Fatalf("mapping: %d", code)
+	}
+	st, err := f.svc.Settings(ctx, f.tenant)
+	if err != nil || st.AutoReady || st.DraftMap["company"] != "description" || len(st.DraftMap) != 2 {
+		t.Fatalf("settings = %+v %v", st, err)
+	}
+	if code, _, page := b.do("POST", "/admin/workorders/qa-forms", url.Values{"csrf_token": {csrf}, "key": {"inbound"},
+		"definition": {`{"name": "x", "sections": []`}}, nil); code != 400 || !strings.Contains(page, "not valid JSON") {
+		t.Fatalf("broken JSON: %d", code)
+	}
+	if code, _, _ := b.do("POST", "/admin/workorders/qa-forms", url.Values{"csrf_token": {csrf}, "key": {"inbound"},
+		"definition": {qaFormJSON}}, nil); code != 303 {
+		t.Fatalf("new form: %d", code)
+	}
+	if _, _, page := b.do("GET", "/admin/workorders", nil, nil); !strings.Contains(page, "inbound · v1") || !strings.Contains(page, "company=description") {
+		t.Fatalf("admin page after saving:\n%s", page)
+	}
+	a := f.browser(t)
+	a.mustLogin("acme", "a1", "password-a1")
+	if code, _, _ := a.do("GET", "/admin/workorders", nil, nil); code != 403 {
+		t.Fatalf("an agent opens the settings: %d", code)
+	}
+}

@@ -30,6 +30,7 @@ var nav = []navLink{
 	{"/qa/queue", "nav.qa_queue", account.PermScoreQA},
 	{"/qa/scores", "nav.qa_scores", account.PermViewRecords},
 	{"/qa/summary", "nav.qa_summary", account.PermViewRecords},
+	{"/admin/workorders", "nav.workorders_admin", account.PermConfigure},
 	{"/queries", "nav.queries", account.PermViewRecords},
 	{"/admin/queries", "nav.query_admin", account.PermConfigure},
 	{"/account/tokens", "nav.tokens", ""},

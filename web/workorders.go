@@ -31,6 +31,9 @@ func (s *Server) EnableWorkOrders(svc *workorder.Service, objects *dataobject.St
 	s.mux.HandleFunc("POST /api/v1/workorders/{id}/assign", s.api(account.PermViewRecords, wo.apiAssign))
 	s.mux.HandleFunc("GET /api/v1/workorder-settings", s.api(account.PermConfigure, wo.apiSettings))
 	s.mux.HandleFunc("PUT /api/v1/workorder-settings", s.api(account.PermConfigure, wo.apiPutSettings))
+	s.mux.HandleFunc("GET /admin/workorders", s.page(account.PermConfigure, wo.adminPage))
+	s.mux.HandleFunc("POST /admin/workorders/settings", s.page(account.PermConfigure, wo.settingsForm))
+	s.mux.HandleFunc("POST /admin/workorders/qa-forms", s.page(account.PermConfigure, wo.qaFormForm))
 	wo.enableQA()
 }
 
