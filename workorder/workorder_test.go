@@ -3,6 +3,7 @@ package workorder_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -301,5 +302,30 @@ func TestAssignAndCallbacks(t *testing.T) {
 	open := must[[]*workorder.WorkOrder](t)(e.svc.OpenForCustomer(ctx, e.tenant, 424242, 5))
 	if len(open) != 0 {
 		t.Fatalf("open work orders of nobody = %d", len(open))
+	}
+}
+
+// Running the migration again (a tenant that made these objects itself) changes nothing and
+// does not fail: the tenant keeps its own objects.
+func TestMigrationKeepsExistingObjects(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	sql, err := os.ReadFile("../db/migrations/tenant/0500_workorder.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func() (n int) {
+		mustOK(t, db.InTenant(ctx, e.pool, e.tenant.Scope(), func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM data_objects) + (SELECT count(*) FROM data_fields) + (SELECT count(*) FROM codes)`).Scan(&n)
+		}))
+		return n
+	}
+	before := count()
+	mustOK(t, db.InTenant(ctx, e.pool, e.tenant.Scope(), func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, string(sql))
+		return err
+	}))
+	if after := count(); after != before {
+		t.Fatalf("catalogue rows %d → %d", before, after)
 	}
 }

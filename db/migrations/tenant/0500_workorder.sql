@@ -3,10 +3,13 @@
 -- with, and their code tables. This is what dataobject.CreateObject makes of
 -- workorder.DefaultLog and workorder.DefaultWorkOrder; a test in package workorder checks that
 -- the two agree. Existing tenants get it at the next start (db.Migrate), new ones when provisioned.
+-- A tenant that already made code tables or objects of these keys keeps its own: the code
+-- tables are left as they are, and the objects are not created (a notice says so).
 INSERT INTO code_tables (key, name_en, name_zh) VALUES
     ('wo_type', 'Work-order type', '工单类型'),
     ('wo_status', 'Work-order status', '工单状态'),
-    ('wo_priority', 'Work-order priority', '优先级');
+    ('wo_priority', 'Work-order priority', '优先级')
+ON CONFLICT (key) DO NOTHING;
 INSERT INTO codes (table_key, code, label_en, label_zh, position) VALUES
     ('wo_type', 'inquiry', 'Inquiry', '咨询', 10),
     ('wo_type', 'complaint', 'Complaint', '投诉', 20),
@@ -20,16 +23,12 @@ INSERT INTO codes (table_key, code, label_en, label_zh, position) VALUES
     ('wo_priority', 'low', 'Low', '低', 10),
     ('wo_priority', 'normal', 'Normal', '普通', 20),
     ('wo_priority', 'high', 'High', '高', 30),
-    ('wo_priority', 'urgent', 'Urgent', '紧急', 40);
+    ('wo_priority', 'urgent', 'Urgent', '紧急', 40)
+ON CONFLICT (table_key, code) DO NOTHING;
 
-INSERT INTO data_objects (key, kind, name_en, name_zh, table_name, is_default, edit_columns, save_mode, audit, partitioned)
-VALUES ('workorder_log', 'operation_log', 'Work-order log', '工单操作日志', 'obj_workorder_log', true, 1, 'many', false, true);
-INSERT INTO data_objects (key, kind, name_en, name_zh, table_name, is_default, log_object_id, edit_columns, save_mode, audit, partitioned)
-SELECT 'workorder', 'work_order', 'Work orders', '工单', 'obj_workorder', true, id, 2, 'once', true, true
-FROM data_objects WHERE key = 'workorder_log';
-
--- The tables, their system indexes, fields (catalogue row, column, index of code and
--- reference fields) and monthly partitions, as dataobject.createObject makes them.
+-- The objects, their tables, system indexes, fields (catalogue row, column, index of code
+-- and reference fields) and monthly partitions, as dataobject.createObject makes them. They
+-- are the tenant's default objects of their kinds unless the tenant has defaults already.
 DO $$
 DECLARE
     obj  record;
@@ -38,6 +37,19 @@ DECLARE
     col  text;
     m    timestamptz;
 BEGIN
+    IF EXISTS (SELECT 1 FROM data_objects WHERE key IN ('workorder', 'workorder_log')
+               OR table_name IN ('obj_workorder', 'obj_workorder_log')) THEN
+        RAISE NOTICE 'data objects workorder or workorder_log exist already: the default work-order objects are not made';
+        RETURN;
+    END IF;
+    INSERT INTO data_objects (key, kind, name_en, name_zh, table_name, is_default, edit_columns, save_mode, audit, partitioned)
+    VALUES ('workorder_log', 'operation_log', 'Work-order log', '工单操作日志', 'obj_workorder_log',
+            NOT EXISTS (SELECT 1 FROM data_objects WHERE kind = 'operation_log' AND is_default), 1, 'many', false, true);
+    INSERT INTO data_objects (key, kind, name_en, name_zh, table_name, is_default, log_object_id, edit_columns, save_mode, audit, partitioned)
+    SELECT 'workorder', 'work_order', 'Work orders', '工单', 'obj_workorder',
+           NOT EXISTS (SELECT 1 FROM data_objects WHERE kind = 'work_order' AND is_default), id, 2, 'once', true, true
+    FROM data_objects WHERE key = 'workorder_log';
+
     FOR obj IN SELECT id, key, table_name FROM data_objects WHERE key IN ('workorder_log', 'workorder') ORDER BY id LOOP
         EXECUTE format('CREATE TABLE %I (
             id         bigserial,
@@ -98,10 +110,10 @@ BEGIN
             END IF;
         END LOOP;
     END LOOP;
-END $$;
 
--- What work-order lists and the pop read beyond the catalogue's indexes: a call's work
--- orders (save once per call, open from call history) and due callbacks.
-CREATE INDEX obj_workorder_call ON obj_workorder (call_id) WHERE call_id IS NOT NULL;
-CREATE INDEX obj_workorder_callback ON obj_workorder (callback_at) WHERE callback_at IS NOT NULL AND deleted_at IS NULL;
-CREATE INDEX obj_workorder_log_record ON obj_workorder_log (record_id);
+    -- What work-order lists and the pop read beyond the catalogue's indexes: a call's work
+    -- orders (save once per call, open from call history) and due callbacks.
+    CREATE INDEX obj_workorder_call ON obj_workorder (call_id) WHERE call_id IS NOT NULL;
+    CREATE INDEX obj_workorder_callback ON obj_workorder (callback_at) WHERE callback_at IS NOT NULL AND deleted_at IS NULL;
+    CREATE INDEX obj_workorder_log_record ON obj_workorder_log (record_id);
+END $$;
