@@ -50,10 +50,12 @@ type labeler struct {
 	loc   *time.Location
 	codes map[string]map[string]string // code table → code → label
 	users map[int64]string
+	teams map[int64]string
 }
 
 func (wo *workOrderPages) labeler(ctx context.Context, v *visit, o *dataobject.Object) (*labeler, error) {
-	l := &labeler{lang: v.lang, loc: v.user.Tenant.Location(), codes: map[string]map[string]string{}, users: map[int64]string{}}
+	l := &labeler{lang: v.lang, loc: v.user.Tenant.Location(), codes: map[string]map[string]string{}, users: map[int64]string{},
+		teams: map[int64]string{}}
 	for _, f := range o.Visible() {
 		if f.Type != dataobject.TypeCode || l.codes[f.CodeTable] != nil {
 			continue
@@ -74,6 +76,9 @@ func (wo *workOrderPages) labeler(ctx context.Context, v *visit, o *dataobject.O
 	}
 	for _, u := range us {
 		l.users[u.ID] = u.Name()
+		if u.TeamID != 0 {
+			l.teams[u.TeamID] = u.TeamName
+		}
 	}
 	return l, nil
 }
@@ -84,6 +89,13 @@ func (l *labeler) show(f *dataobject.Field, v any) string {
 		return ""
 	case time.Time:
 		return x.In(l.loc).Format("2006-01-02 15:04")
+	case int64:
+		if f != nil && f.Key == workorder.FieldTeam {
+			if name, ok := l.teams[x]; ok {
+				return name
+			}
+		}
+		return strconv.FormatInt(x, 10)
 	case string:
 		if f != nil && f.Type == dataobject.TypeCode {
 			if lb, ok := l.codes[f.CodeTable][x]; ok {

@@ -169,7 +169,7 @@ func TestWorkOrderAPISaveEditAndScope(t *testing.T) {
 	// The work-order page shows the history to a1 and is not found for s1.
 	b := f.browser(t)
 	b.mustLogin("acme", "a1", "password-a1")
-	if code, _, page := b.do("GET", fmt.Sprintf("/workorders/%d", id), nil, nil); code != 200 || !strings.Contains(page, "Open → Pending") {
+	if code, _, page := b.do("GET", fmt.Sprintf("/workorders/%d", id), nil, nil); code != 200 || !strings.Contains(page, "Open → Pending") || !strings.Contains(page, `value="north" disabled`) {
 		t.Fatalf("work-order page: %d\n%s", code, page)
 	}
 	if code, _, page := b.do("GET", fmt.Sprintf("/records/customer/%d", cust.ID), nil, nil); code != 200 ||

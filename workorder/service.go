@@ -231,6 +231,9 @@ func (s *Service) Update(ctx context.Context, t *account.Tenant, u *account.User
 	if _, ok := values[FieldCallID]; ok {
 		return nil, fault.Errorf(fault.Invalid, "the call of a work order cannot be changed")
 	}
+	if _, ok := values[FieldTeam]; ok {
+		return nil, fault.Errorf(fault.Invalid, "%s changes by assignment, not by editing", FieldTeam)
+	}
 	r, err := s.objects.UpdateWith(ctx, t, w.Object, id, values, actorOf(u), dataobject.WriteOptions{IfUpdatedAt: version})
 	if err != nil {
 		s.m.saves.WithLabelValues(outcome(err)).Inc()

@@ -150,6 +150,11 @@ func TestEditHistoryOperationLogAndConflict(t *testing.T) {
 	if now.Values["status"] != "pending" {
 		t.Fatalf("stale edit overwrote: status = %v", now.Values["status"])
 	}
+	for _, k := range []string{"owner_id", "team_id", "call_id"} {
+		if _, err := e.svc.Update(ctx, e.tenant, e.agentA1, "", w.ID, map[string]any{k: 1}, now.UpdatedAt); fault.CodeOf(err) != fault.Invalid {
+			t.Fatalf("edit of %s: %v", k, err)
+		}
+	}
 	_, err = e.svc.Update(ctx, e.tenant, e.agentA1, "", w.ID, map[string]any{"status": "closed"}, time.Time{})
 	if fault.CodeOf(err) != fault.Invalid {
 		t.Fatalf("edit without version: %v", err)
