@@ -133,7 +133,9 @@ func (s *Service) Save(ctx context.Context, t *account.Tenant, u *account.User, 
 	if _, set := vals[FieldTeam]; !set && u.TeamID != 0 && o.Field(FieldTeam) != nil {
 		vals[FieldTeam] = u.TeamID
 	}
-	delete(vals, "owner_id") // an agent's save is theirs; assignment moves it
+	if _, ok := vals["owner_id"]; ok {
+		return nil, fault.Errorf(fault.Invalid, "a saved work order is its agent's: owner_id changes by assignment")
+	}
 	callID, _ := vals[FieldCallID].(string)
 	opts := dataobject.WriteOptions{}
 	if o.SaveMode == dataobject.SaveOnce && strings.TrimSpace(callID) != "" {

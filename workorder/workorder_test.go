@@ -122,6 +122,9 @@ func TestSaveOncePerCall(t *testing.T) {
 	must[*dataobject.Object](t)(e.objects.UpdateObject(ctx, e.tenant, o.Key, dataobject.ObjectOptions{NameEN: o.NameEN, NameZH: o.NameZH,
 		IsDefault: true, LogObject: o.LogObject, EditColumns: o.EditColumns, SaveMode: dataobject.SaveMany, Audit: true}))
 	must[*workorder.WorkOrder](t)(e.svc.Save(ctx, e.tenant, e.agentA1, in))
+	if _, err := e.svc.Save(ctx, e.tenant, e.agentA1, workorder.Input{Values: map[string]any{"subject": "x", "owner_id": e.agentA2.ID}}); fault.CodeOf(err) != fault.Invalid {
+		t.Fatalf("save for another agent: %v", err)
+	}
 	// Bad input changes nothing and says what is wrong.
 	_, err = e.svc.Save(ctx, e.tenant, e.agentA1, workorder.Input{Values: map[string]any{"status": "bogus"}})
 	if fault.CodeOf(err) != fault.Invalid || !strings.Contains(err.Error(), "subject: is required") || !strings.Contains(err.Error(), "bogus") {
