@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PG_PKGS := postgresql
 TEST_PKGS := chromium sip-tester baresip-core
 
-.PHONY: run build test lint deps deps-test e2e bench bench-lookup bench-sip bench-pop bench-consoles clean
+.PHONY: run build test lint deps deps-test e2e bench bench-lookup bench-sip bench-pop bench-consoles bench-workorder clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ctid ./cmd/ctid
@@ -34,7 +34,7 @@ deps-test:
 	@./scripts/deps.sh test
 
 ## bench: every benchmark; each prints "name: value unit (conditions)" lines
-bench: bench-lookup bench-sip bench-pop bench-consoles
+bench: bench-lookup bench-sip bench-pop bench-consoles bench-workorder
 
 ## bench-lookup: caller lookup p50/p99 and CSV import rows/s with 1,000,000 customers (~5 min)
 bench-lookup: deps
@@ -58,6 +58,10 @@ bench-consoles: deps
 ## e2e: the slower end-to-end suites with real SIP peers (SIPp trunk and phones, baresip softphone)
 e2e: deps-test
 	CTIDTEST_E2E=1 $(GO) test -race -count=1 -run 'TestE2E' -timeout 20m ./cmd/ctid ./cti
+
+## bench-workorder: work-order saves through the API by 100 agents, saturated and paced (one save a second each)
+bench-workorder: deps
+	$(GO) test ./web -run '^$$' -bench 'WorkOrderSave' -benchtime 3000x -timeout 30m
 
 clean:
 	rm -rf bin

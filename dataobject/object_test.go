@@ -333,30 +333,30 @@ func TestPartitionedObject(t *testing.T) {
 	ctx := context.Background()
 	must[*dataobject.Object](t)(e.store.CreateObject(ctx, e.tenant, dataobject.NewObject{Key: "oplog", Kind: dataobject.KindOperationLog,
 		NameEN: "Operation log", Partitioned: true, Fields: []dataobject.NewField{{Key: "what", Type: dataobject.TypeText}}}))
-	must[*dataobject.Object](t)(e.store.CreateObject(ctx, e.tenant, dataobject.NewObject{Key: "workorder", Kind: dataobject.KindWorkOrder,
+	must[*dataobject.Object](t)(e.store.CreateObject(ctx, e.tenant, dataobject.NewObject{Key: "ticket", Kind: dataobject.KindWorkOrder,
 		NameEN: "Work orders", LogObject: "oplog", SaveMode: dataobject.SaveMany, Partitioned: true,
 		Fields: []dataobject.NewField{{Key: "customer", Type: dataobject.TypeReference, RefObject: "customer"}}}))
-	_, err := e.store.AddField(ctx, e.tenant, "workorder", dataobject.NewField{Key: "ticket", Type: dataobject.TypeText, Unique: true})
+	_, err := e.store.AddField(ctx, e.tenant, "ticket", dataobject.NewField{Key: "ticket", Type: dataobject.TypeText, Unique: true})
 	if fault.CodeOf(err) != fault.Invalid {
 		t.Fatalf("unique field on partitioned object: %v", err)
 	}
 	now := time.Now().UTC()
 	for _, m := range []time.Time{now, now.AddDate(0, 3, 0)} {
-		name := "obj_workorder" + time.Date(m.Year(), m.Month(), 1, 0, 0, 0, 0, time.UTC).Format("_p200601")
+		name := "obj_ticket" + time.Date(m.Year(), m.Month(), 1, 0, 0, 0, 0, time.UTC).Format("_p200601")
 		if !tableExists(t, e, name) {
 			t.Errorf("partition %s missing", name)
 		}
 	}
 	mustOK(t, e.store.EnsurePartitions(ctx, e.tenant, now.AddDate(0, 5, 0)))
-	if name := "obj_workorder" + time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, 8, 0).Format("_p200601"); !tableExists(t, e, name) {
+	if name := "obj_ticket" + time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, 8, 0).Format("_p200601"); !tableExists(t, e, name) {
 		t.Errorf("EnsurePartitions did not create %s", name)
 	}
 	cust := must[*dataobject.Record](t)(e.store.Create(ctx, e.tenant, "customer", map[string]any{"name": "Zhao"}, e.admin))
-	w := must[*dataobject.Record](t)(e.store.Create(ctx, e.tenant, "workorder", map[string]any{"customer": cust.ID}, e.admin))
+	w := must[*dataobject.Record](t)(e.store.Create(ctx, e.tenant, "ticket", map[string]any{"customer": cust.ID}, e.admin))
 	if w.Values["customer"] != cust.ID {
 		t.Fatalf("work order = %+v", w)
 	}
-	o := must[*dataobject.Object](t)(e.store.Object(ctx, e.tenant, "workorder"))
+	o := must[*dataobject.Object](t)(e.store.Object(ctx, e.tenant, "ticket"))
 	if o.LogObject != "oplog" || o.SaveMode != dataobject.SaveMany || !o.Partitioned {
 		t.Fatalf("object options = %+v", o)
 	}

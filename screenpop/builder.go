@@ -91,10 +91,11 @@ type RecentCall struct {
 // from indexed lookups, and keeps it: in memory for live delivery, in the tenant's pops table
 // for replay and for other ctid instances.
 type Builder struct {
-	pool    *pgxpool.Pool
-	objects *dataobject.Store
-	log     *slog.Logger
-	m       *metrics
+	pool       *pgxpool.Pool
+	objects    *dataobject.Store
+	workOrders WorkOrderSource // nil: pops carry no open work orders and the plain draft
+	log        *slog.Logger
+	m          *metrics
 
 	mu    sync.Mutex
 	calls map[string]*popFuture // tenant/call id
@@ -106,6 +107,11 @@ type popFuture struct {
 	err     error
 	started time.Time
 }
+
+// WorkOrderSource gives a pop what it shows of work orders for the chosen customer (object
+// and record id, its field values): the open work orders, and draft values mapped from the
+// customer's fields (package workorder provides it).
+type WorkOrderSource func(ctx context.Context, t *account.Tenant, object string, recordID int64, record map[string]any) (open []any, draft map[string]any, err error)
 
 // NewBuilder makes a Builder.
 func NewBuilder(pool *pgxpool.Pool, objects *dataobject.Store, logger *slog.Logger, m *metrics) *Builder {
@@ -240,6 +246,9 @@ func (b *Builder) build(ctx context.Context, t *account.Tenant, ev cti.Event) (*
 		}
 	}
 	p.Draft = draftFor(p)
+	if p.Chosen != nil && b.workOrders != nil && p.Degraded == "" {
+		b.addWorkOrders(ctx, t, p)
+	}
 	p.BuildMillis = float64(time.Since(start).Microseconds()) / 1000
 	b.m.buildSeconds.Observe(time.Since(start).Seconds())
 	raw, err := json.Marshal(p)
@@ -268,6 +277,29 @@ func draftFor(p *Pop) map[string]any {
 		}
 	}
 	return d
+}
+
+// addWorkOrders puts the chosen customer's open work orders in the pop and adds the mapped
+// customer fields to the draft (call fields already there win). A failure degrades the pop.
+func (b *Builder) addWorkOrders(ctx context.Context, t *account.Tenant, p *Pop) {
+	var record map[string]any
+	for _, m := range p.Matches {
+		if m.Object == p.Chosen.Object && m.RecordID == p.Chosen.RecordID {
+			record = m.Record
+		}
+	}
+	open, draft, err := b.workOrders(ctx, t, p.Chosen.Object, p.Chosen.RecordID, record)
+	if err != nil {
+		b.log.Warn("pop work orders failed", "tenant", t.Code, "call", p.Call.ID, "err", err)
+		p.Degraded = "open work orders unavailable"
+		return
+	}
+	p.OpenWorkOrders = append(p.OpenWorkOrders, open...)
+	for k, v := range draft {
+		if _, set := p.Draft[k]; !set {
+			p.Draft[k] = v
+		}
+	}
 }
 
 func (b *Builder) recentCalls(ctx context.Context, t *account.Tenant, e164, exclude string) ([]RecentCall, error) {

@@ -41,6 +41,7 @@ const (
 type out struct {
 	delivery
 	replayed bool
+	notice   bool // not a logged event (Hub.Notify): no seq, never a duplicate, not replayed
 }
 
 // conn is one console's WebSocket: one reader, one writer, a bounded send queue.
@@ -184,6 +185,13 @@ func (c *conn) serve(ctx context.Context) error {
 // write sends one routed message, with its pop payload when it is a pop.offer, unless the
 // console has it already.
 func (c *conn) write(ctx context.Context, o out) error {
+	if o.notice {
+		if err := c.writeMessage(o.msg); err != nil {
+			return err
+		}
+		c.hub.m.messages.WithLabelValues(o.msg.Type).Inc()
+		return nil
+	}
 	c.mu.Lock()
 	dup := o.msg.Seq <= c.upTo
 	c.mu.Unlock()

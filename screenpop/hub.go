@@ -59,6 +59,7 @@ type Options struct {
 	Pool       *pgxpool.Pool
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	WorkOrders WorkOrderSource // open work orders and draft mapping of pops (nil: none)
 }
 
 // NewHub makes a Hub; Run feeds it.
@@ -68,7 +69,9 @@ func NewHub(o Options) *Hub {
 	}
 	log := o.Logger.With("component", "screenpop")
 	m := newMetrics(o.Registerer)
-	return &Hub{events: o.Events, accounts: o.Accounts, builder: NewBuilder(o.Pool, o.Objects, log, m), pool: o.Pool,
+	b := NewBuilder(o.Pool, o.Objects, log, m)
+	b.workOrders = o.WorkOrders
+	return &Hub{events: o.Events, accounts: o.Accounts, builder: b, pool: o.Pool,
 		log: log, m: m,
 		own: map[string]map[int64]map[*conn]struct{}{}, followers: map[string]map[*conn]struct{}{}, routers: map[string]*router{}, lastSeq: map[string]int64{},
 		tenants: map[string]*account.Tenant{}, agents: map[int64]agentInfo{}}

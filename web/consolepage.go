@@ -14,6 +14,8 @@ var consoleKeys = []string{
 	"console.customer", "console.pick", "console.picked", "console.new_customer", "console.recent_calls",
 	"console.no_recent", "console.match_reason", "console.draft", "console.degraded", "console.name", "console.phone",
 	"console.company", "console.level", "console.more_matches", "console.call_id",
+	"console.wo_title", "console.wo_save", "console.wo_saved", "console.wo_open", "console.wo_none", "console.callbacks",
+	"console.no_callbacks", "console.assigned",
 }
 
 type consoleData struct {

@@ -295,6 +295,11 @@ func (q *queryPages) table(r *http.Request, d *query.Definition, req query.Reque
 				cells[0].Open, cells[0].OpenID = a.Target, query.Format(res.Columns[j], row[j], env)
 			}
 		}
+		for i := range cells {
+			if cells[i].Href == "" && cells[i].Open != "" {
+				cells[i].Href = openHref(cells[i].Open, cells[i].OpenID)
+			}
+		}
 		data.Rows = append(data.Rows, cells)
 	}
 	if res.Totals != nil {

@@ -21,13 +21,13 @@ const maxImportUpload = 200 << 20
 // (customers and any other object); cmd/ctid calls it after New.
 func (s *Server) EnableObjects(store *dataobject.Store) {
 	o := &objectPages{s: s, store: store}
-	s.mux.HandleFunc("GET /records/{object}", s.page(account.PermViewRecords, o.listPage))
-	s.mux.HandleFunc("GET /records/{object}/export", s.page(account.PermViewRecords, o.exportPage))
-	s.mux.HandleFunc("GET /records/{object}/new", s.page(account.PermViewRecords, o.newPage))
-	s.mux.HandleFunc("POST /records/{object}/new", s.page(account.PermViewRecords, o.createForm))
-	s.mux.HandleFunc("GET /records/{object}/{id}", s.page(account.PermViewRecords, o.recordPage))
-	s.mux.HandleFunc("POST /records/{object}/{id}", s.page(account.PermViewRecords, o.updateForm))
-	s.mux.HandleFunc("POST /records/{object}/{id}/delete", s.page(account.PermViewRecords, o.deleteForm))
+	s.mux.HandleFunc("GET /records/{object}", s.page(account.PermViewRecords, o.notWorkOrders(o.listPage)))
+	s.mux.HandleFunc("GET /records/{object}/export", s.page(account.PermViewRecords, o.notWorkOrders(o.exportPage)))
+	s.mux.HandleFunc("GET /records/{object}/new", s.page(account.PermViewRecords, o.notWorkOrders(o.newPage)))
+	s.mux.HandleFunc("POST /records/{object}/new", s.page(account.PermViewRecords, o.notWorkOrders(o.createForm)))
+	s.mux.HandleFunc("GET /records/{object}/{id}", s.page(account.PermViewRecords, o.notWorkOrders(o.recordPage)))
+	s.mux.HandleFunc("POST /records/{object}/{id}", s.page(account.PermViewRecords, o.notWorkOrders(o.updateForm)))
+	s.mux.HandleFunc("POST /records/{object}/{id}/delete", s.page(account.PermViewRecords, o.notWorkOrders(o.deleteForm)))
 	s.mux.HandleFunc("GET /admin/objects", s.page(account.PermConfigure, o.adminPage))
 
 	s.mux.HandleFunc("GET /api/v1/objects", s.api(account.PermViewRecords, tenantList(o.store.Objects)))
@@ -43,14 +43,14 @@ func (s *Server) EnableObjects(store *dataobject.Store) {
 	s.mux.HandleFunc("POST /api/v1/code-tables", s.api(account.PermConfigure, o.apiCreateCodeTable))
 	s.mux.HandleFunc("GET /api/v1/code-tables/{table}", s.api(account.PermViewRecords, tenantRead(o.store.CodeTable, "table")))
 	s.mux.HandleFunc("PUT /api/v1/code-tables/{table}/codes/{code}", s.api(account.PermConfigure, o.apiPutCode))
-	s.mux.HandleFunc("GET /api/v1/records/{object}", s.api(account.PermViewRecords, o.apiList))
-	s.mux.HandleFunc("POST /api/v1/records/{object}", s.api(account.PermViewRecords, o.apiCreate))
-	s.mux.HandleFunc("GET /api/v1/records/{object}/export", s.api(account.PermViewRecords, o.apiExport))
-	s.mux.HandleFunc("POST /api/v1/records/{object}/import", s.api(account.PermViewRecords, o.apiImport))
-	s.mux.HandleFunc("GET /api/v1/records/{object}/{id}", s.api(account.PermViewRecords, o.apiGet))
-	s.mux.HandleFunc("PATCH /api/v1/records/{object}/{id}", s.api(account.PermViewRecords, o.apiUpdate))
-	s.mux.HandleFunc("DELETE /api/v1/records/{object}/{id}", s.api(account.PermViewRecords, o.apiDelete))
-	s.mux.HandleFunc("GET /api/v1/records/{object}/{id}/history", s.api(account.PermViewRecords, o.apiHistory))
+	s.mux.HandleFunc("GET /api/v1/records/{object}", s.api(account.PermViewRecords, o.notWorkOrders(o.apiList)))
+	s.mux.HandleFunc("POST /api/v1/records/{object}", s.api(account.PermViewRecords, o.notWorkOrders(o.apiCreate)))
+	s.mux.HandleFunc("GET /api/v1/records/{object}/export", s.api(account.PermViewRecords, o.notWorkOrders(o.apiExport)))
+	s.mux.HandleFunc("POST /api/v1/records/{object}/import", s.api(account.PermViewRecords, o.notWorkOrders(o.apiImport)))
+	s.mux.HandleFunc("GET /api/v1/records/{object}/{id}", s.api(account.PermViewRecords, o.notWorkOrders(o.apiGet)))
+	s.mux.HandleFunc("PATCH /api/v1/records/{object}/{id}", s.api(account.PermViewRecords, o.notWorkOrders(o.apiUpdate)))
+	s.mux.HandleFunc("DELETE /api/v1/records/{object}/{id}", s.api(account.PermViewRecords, o.notWorkOrders(o.apiDelete)))
+	s.mux.HandleFunc("GET /api/v1/records/{object}/{id}/history", s.api(account.PermViewRecords, o.notWorkOrders(o.apiHistory)))
 	s.mux.HandleFunc("GET /api/v1/lookup", s.api(account.PermViewRecords, o.apiLookup))
 }
 

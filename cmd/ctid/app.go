@@ -24,6 +24,7 @@ import (
 	"github.com/ctid/ctid/query"
 	"github.com/ctid/ctid/screenpop"
 	"github.com/ctid/ctid/web"
+	"github.com/ctid/ctid/workorder"
 )
 
 // shutdownTimeout bounds how long in-flight HTTP requests may take to finish at shutdown.
@@ -36,13 +37,14 @@ type App struct {
 	registry *prometheus.Registry
 	cleanups []func()
 
-	Pool     *pgxpool.Pool
-	Readers  *db.Readers
-	Accounts *account.Store
-	Objects  *dataobject.Store
-	CTI      *cti.Service
-	Pops     *screenpop.Hub
-	Web      *web.Server
+	Pool       *pgxpool.Pool
+	Readers    *db.Readers
+	Accounts   *account.Store
+	Objects    *dataobject.Store
+	CTI        *cti.Service
+	Pops       *screenpop.Hub
+	WorkOrders *workorder.Service
+	Web        *web.Server
 
 	httpLn  net.Listener
 	httpSrv *http.Server
@@ -141,8 +143,17 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 	if err := a.startCTI(ctx); err != nil {
 		return nil, err
 	}
+	// The hub pushes assignments to consoles; the work-order service gives pops their open work
+	// orders and draft mapping: each needs the other, so the notifier reaches the hub late.
+	var hub *screenpop.Hub
+	a.WorkOrders = workorder.New(workorder.Options{Pool: a.Pool, Objects: a.Objects, Accounts: a.Accounts,
+		Logger: logger, Registerer: a.registry,
+		Notify: func(ctx context.Context, tenant string, agentID int64, typ string, data any) {
+			hub.Notify(ctx, tenant, agentID, typ, data)
+		}})
 	a.Pops = screenpop.NewHub(screenpop.Options{Events: a.CTI.Events(), Accounts: a.Accounts, Objects: a.Objects,
-		Pool: a.Pool, Logger: logger, Registerer: a.registry})
+		Pool: a.Pool, Logger: logger, Registerer: a.registry, WorkOrders: a.WorkOrders.PopSource})
+	hub = a.Pops
 	a.background(func(ctx context.Context) error { a.Pops.Run(ctx); return nil })
 	a.Web, err = web.New(web.Options{
 		Accounts:      a.Accounts,
@@ -162,6 +173,7 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 	a.Web.MountCTI(a.CTI)
 	a.Web.EnableObjects(a.Objects)
 	a.background(a.maintainPartitions)
+	a.Web.EnableWorkOrders(a.WorkOrders, a.Objects, a.CTI.Agents())
 	if err := a.serveHTTP(); err != nil {
 		return nil, err
 	}

@@ -145,6 +145,7 @@ function showPop(p, status) {
   const draft = $("draft");
   draft.replaceChildren();
   for (const [k, v] of Object.entries(p.draft || {})) fact(draft, k, v);
+  fillWorkOrder(p);
 }
 
 function endPop(text) {
@@ -202,10 +203,128 @@ function handle(m, ws) {
     case "agent.state":
       if (d.agent_id === me) showState({ state: d.to, reason: d.reason, since: m.time });
       break;
+    case "workorder.assigned":
+      showNotice(`${msg.assigned}: #${d.id} ${d.subject || ""}`);
+      $("wo-notice").dataset.assigned = d.id;
+      loadCallbacks();
+      break;
     case "error":
       showError(d.message);
       break;
   }
 }
 
+// --- the work order ------------------------------------------------------------------------
+// The form is generated from the default work-order object (GET /api/v1/workorders/form): its
+// visible fields in order, the object's fields per row; a pop pre-fills it from its draft and
+// Save writes the work order linked to the call and the customer.
+
+let woForm = null; // the form description
+let woLink = {}; // call_id and customer_id of the current pop
+let lastPop = null; // a pop that came before the form description
+
+function showNotice(text) {
+  const n = $("wo-notice");
+  n.textContent = text || "";
+  n.hidden = !text;
+}
+
+function woInput(f) {
+  const id = "wo-f-" + f.key;
+  let input;
+  if (f.type === "code") {
+    input = el("select", { id, name: f.key });
+    if (!f.required) input.append(el("option", { value: "" }, ""));
+    for (const c of f.codes || []) input.append(el("option", { value: c.code }, c.label));
+    if (f.default) input.value = f.default;
+  } else if (f.type === "long_text") {
+    input = el("textarea", { id, name: f.key, rows: "3" });
+  } else {
+    const type = { datetime: "datetime-local", date: "date", integer: "number", decimal: "number", email: "email" }[f.type] || "text";
+    input = el("input", { id, name: f.key, type });
+    if (f.max_length) input.maxLength = f.max_length;
+    if (f.type === "decimal") input.step = "any";
+  }
+  if (f.required) input.required = true;
+  return el("label", {}, f.label, input);
+}
+
+async function loadWorkOrderForm() {
+  try {
+    woForm = await api("GET", "/api/v1/workorders/form");
+  } catch (e) {
+    showError(e.message);
+    return;
+  }
+  $("wo-title").textContent = woForm.name;
+  $("wo-form").classList.add("cols-" + woForm.edit_columns);
+  const fields = woForm.fields.filter((f) => !woForm.linked.includes(f.key));
+  $("wo-fields").replaceChildren(...fields.map(woInput));
+  if (lastPop) fillWorkOrder(lastPop);
+}
+
+function fillWorkOrder(p) {
+  lastPop = p;
+  if (!woForm) return;
+  $("wo-form").reset();
+  showNotice("");
+  const d = p.draft || {};
+  woLink = { call_id: p.call.id, customer_id: d.customer_id || 0 };
+  if (!woLink.customer_id && p.chosen && p.chosen.object === "customer") woLink.customer_id = p.chosen.record_id;
+  for (const f of woForm.fields) {
+    const input = $("wo-f-" + f.key);
+    if (input && d[f.key] !== undefined && d[f.key] !== null) input.value = d[f.key];
+  }
+  const open = $("wo-open");
+  open.replaceChildren();
+  for (const w of p.open_work_orders || []) {
+    open.append(el("li", {}, el("a", { href: `/workorders/${w.id}`, target: "_blank" }, `#${w.id} ${w.values?.subject || ""}`),
+      " ", el("span", { class: "muted" }, w.values?.status || "")));
+  }
+  if (!open.children.length) open.append(el("li", { class: "muted" }, msg.wo_none));
+}
+
+$("wo-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  showError("");
+  const values = {};
+  for (const f of woForm.fields) {
+    const input = $("wo-f-" + f.key);
+    if (input && input.value !== "") values[f.key] = input.value;
+  }
+  const body = { values };
+  if (woLink.call_id) body.call_id = woLink.call_id;
+  if (woLink.customer_id) body.customer_id = woLink.customer_id;
+  try {
+    const res = await api("POST", "/api/v1/workorders", body);
+    showNotice(`${msg.wo_saved}: #${res.work_order.id}`);
+    $("wo-notice").dataset.id = res.work_order.id;
+    if (res.agent_state) showState(res.agent_state);
+    loadCallbacks();
+  } catch (e) {
+    showError(e.message);
+  }
+});
+
+async function loadCallbacks() {
+  let res;
+  try {
+    res = await api("GET", "/api/v1/workorders/callbacks");
+  } catch (e) {
+    return; // the list stays as it was; the next round tries again
+  }
+  const list = $("callbacks");
+  list.replaceChildren();
+  for (const w of res.items) {
+    const number = w.values?.caller_number || "";
+    const due = w.values?.callback_at ? new Date(w.values.callback_at).toLocaleString() : "";
+    list.append(el("li", {}, el("a", { href: `/workorders/${w.id}` }, `#${w.id} ${w.values?.subject || ""}`), " ",
+      el("span", { class: "muted" }, due), " ", number ? el("a", { href: "tel:" + number, class: "dial", "data-number": number }, number) : ""));
+  }
+  if (!list.children.length) list.append(el("li", { class: "muted" }, msg.no_callbacks));
+}
+
+loadWorkOrderForm();
+loadCallbacks();
+setInterval(loadCallbacks, 60000);
 connect();
