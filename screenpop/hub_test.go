@@ -39,9 +39,11 @@ type fixture struct {
 	users    map[string]*account.User // "tenant/username"
 }
 
-func newFixture(t *testing.T) *fixture { return newFixtureTB(t) }
+func newFixture(t *testing.T, hubOptions ...func(*screenpop.Options)) *fixture {
+	return newFixtureTB(t, hubOptions...)
+}
 
-func newFixtureTB(t testing.TB) *fixture {
+func newFixtureTB(t testing.TB, hubOptions ...func(*screenpop.Options)) *fixture {
 	t.Helper()
 	pool, _ := dbtest.NewDatabase(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -55,7 +57,11 @@ func newFixtureTB(t testing.TB) *fixture {
 	}
 	f.events = svc.Events()
 	go f.events.Run(ctx)
-	f.hub = screenpop.NewHub(screenpop.Options{Events: f.events, Accounts: f.accounts, Objects: f.objects, Pool: pool, Registerer: reg})
+	hubOpts := screenpop.Options{Events: f.events, Accounts: f.accounts, Objects: f.objects, Pool: pool, Registerer: reg}
+	for _, o := range hubOptions {
+		o(&hubOpts)
+	}
+	f.hub = screenpop.NewHub(hubOpts)
 	hubDone := make(chan struct{})
 	go func() { f.hub.Run(ctx); close(hubDone) }()
 	// The test handler trusts ?user=<id>; the web package's /ws adds sessions, tokens and Origin.
