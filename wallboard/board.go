@@ -33,6 +33,7 @@ type Board struct {
 
 type agentState struct {
 	id      int64
+	person  Person
 	state   cti.AgentState
 	reason  string
 	since   time.Time
@@ -121,15 +122,47 @@ func (b *Board) agent(id int64) *agentState {
 	return a
 }
 
+// Person is what the board shows of an agent beside the state.
+type Person struct {
+	Name      string
+	Extension string
+	TeamID    int64
+	Team      string
+}
+
+// SetDirectory names the tenant's agents; each one has a row, logged in or not.
+func (b *Board) SetDirectory(people map[int64]Person) {
+	for id, p := range people {
+		a := b.agent(id)
+		if a.person != p {
+			a.person = p
+			b.dirtyAgents[id] = true
+		}
+	}
+}
+
+// TeamOf is the team of an agent (0: none or unknown).
+func (b *Board) TeamOf(id int64) int64 {
+	if a := b.agents[id]; a != nil {
+		return a.person.TeamID
+	}
+	return 0
+}
+
 // SetAgent sets an agent's current state as stored in agent_states (rebuild after restart).
 func (b *Board) SetAgent(st cti.AgentStatus) {
 	a := b.agent(st.AgentID)
-	a.state, a.reason, a.since, a.callID = st.State, st.Reason, st.Since, st.CallID
+	a.state, a.reason, a.since, a.callID = st.State, st.Reason, st.Since.Truncate(time.Microsecond), st.CallID
 	b.touchAgent(a.id)
 }
 
 // AddCDR counts a finished call in today's figures, when it was offered today.
-func (b *Board) AddCDR(c *cti.CDR) {
+func (b *Board) AddCDR(c *cti.CDR) { b.addCDR(c, -1, -1) }
+
+// AddStoredCDR is AddCDR with the wait and talk seconds as stored in cdrs (milliseconds).
+func (b *Board) AddStoredCDR(c *cti.CDR, waitMs, talkMs int64) { b.addCDR(c, waitMs, talkMs) }
+
+func (b *Board) addCDR(c *cti.CDR, waitMs, talkMs int64) {
 	day := c.OfferedAt.In(b.loc).Format(time.DateOnly)
 	switch {
 	case day > b.day:
@@ -137,13 +170,14 @@ func (b *Board) AddCDR(c *cti.CDR) {
 	case day < b.day:
 		return // offered on an earlier day: that day's report counts it, not today's
 	}
+	row := cdrRow(c, waitMs, talkMs)
 	q := b.queue(c.Queue)
-	q.today.add(c, q.sl)
-	q.talk.add(c, 0)
+	q.today.add(row, q.sl)
+	q.talk.add(row, 0)
 	b.dirtyQueues[c.Queue] = true
 	if c.AgentID != 0 {
 		a := b.agent(c.AgentID)
-		a.handled.add(c, 0)
+		a.handled.add(row, 0)
 		b.dirtyAgents[c.AgentID] = true
 	}
 }
@@ -179,6 +213,8 @@ func (b *Board) Apply(ev cti.Event) {
 	if ev.Seq > b.Seq {
 		b.Seq = ev.Seq
 	}
+	// Times as the database keeps them (microseconds): a rebuilt board shows the same.
+	ev.At = ev.At.Truncate(time.Microsecond)
 	c := b.calls[ev.CallID]
 	switch ev.Type {
 	case cti.CallOffered:
@@ -254,12 +290,15 @@ func (b *Board) touchAgent(id int64) {
 
 // AgentView is one agent's row on a board.
 type AgentView struct {
-	ID     int64     `json:"id"`
-	State  string    `json:"state"`
-	Reason string    `json:"reason,omitempty"`
-	Since  time.Time `json:"since,omitzero"`
-	CallID string    `json:"call_id,omitempty"`
-	Caller string    `json:"caller,omitempty"`
+	ID        int64     `json:"id"`
+	Name      string    `json:"name,omitempty"`
+	Extension string    `json:"extension,omitempty"`
+	Team      string    `json:"team,omitempty"`
+	State     string    `json:"state"`
+	Reason    string    `json:"reason,omitempty"`
+	Since     time.Time `json:"since,omitzero"`
+	CallID    string    `json:"call_id,omitempty"`
+	Caller    string    `json:"caller,omitempty"`
 	// TalkSince is when the current call was answered (talk time ticks from it).
 	TalkSince time.Time `json:"talk_since,omitzero"`
 	Handled   int64     `json:"handled"`  // agent template "answered", today
@@ -287,7 +326,7 @@ type QueueView struct {
 }
 
 func (b *Board) agentView(a *agentState) AgentView {
-	v := AgentView{ID: a.id, State: string(a.state), Reason: a.reason, Since: a.since, CallID: a.callID,
+	v := AgentView{ID: a.id, Name: a.person.Name, Extension: a.person.Extension, Team: a.person.Team, State: string(a.state), Reason: a.reason, Since: a.since, CallID: a.callID,
 		Handled: a.handled.count(colAnswered), TalkAvg: a.handled.avgSeconds(colTalkAvg)}
 	if c := b.calls[a.callID]; c != nil {
 		v.Caller = c.caller

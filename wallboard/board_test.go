@@ -94,7 +94,7 @@ func TestBoardFromEvents(t *testing.T) {
 			agents: []AgentView{{ID: 1, State: "logged_out", Handled: 2, TalkAvg: f(45)}, {ID: 2, State: "logged_out", Handled: 1, TalkAvg: f(10)}},
 			queues: []QueueView{
 				{Name: "sales", SLSeconds: 20, Offered: 3, Answered: 2, Abandoned: 1, AnsweredInSL: 1,
-					ServiceLevel: f(1.0 / 3), WaitAvg: f(12.667) /* ms, as numeric(12,3) averages are shown */, TalkAvg: f(45)},
+					ServiceLevel: f(1.0 / 3), WaitAvg: f(38.0 / 3), TalkAvg: f(45)},
 				{Name: "support", SLSeconds: 10, Offered: 1, Answered: 1, ServiceLevel: f(0), WaitAvg: f(12), TalkAvg: f(10)},
 			},
 		},

@@ -79,8 +79,7 @@ func (d *definition) newTally() *tally {
 
 // add counts one CDR; slThreshold, when > 0, replaces the template's service-level wait
 // threshold with the queue's own.
-func (t *tally) add(c *cti.CDR, slThreshold time.Duration) {
-	row := cdrRow(c)
+func (t *tally) add(row map[string]value, slThreshold time.Duration) {
 	for _, f := range t.def.scope {
 		if !match(f, row, 0) {
 			return
@@ -116,7 +115,9 @@ func (t *tally) avgSeconds(key string) *float64 {
 	if n == 0 {
 		return nil
 	}
-	v := math.Round(float64(t.sums[key])/float64(n)) / 1000
+	// One division of exact integers: the correctly rounded quotient, as PostgreSQL's avg over
+	// numeric(12,3) converted to float8.
+	v := float64(t.sums[key]) / (float64(n) * 1000)
 	return &v
 }
 
@@ -145,8 +146,16 @@ type value struct {
 	isNum bool
 }
 
-func cdrRow(c *cti.CDR) map[string]value {
-	ms := func(s float64) value { return value{num: int64(math.Round(s * 1000)), set: true, isNum: true} }
+// cdrRow is a CDR's fields; waitMs and talkMs are its stored wait_seconds and talk_seconds in
+// milliseconds, or -1 to compute them as cti stores them.
+func cdrRow(c *cti.CDR, waitMs, talkMs int64) map[string]value {
+	if waitMs < 0 {
+		waitMs = int64(math.Round(c.WaitSeconds() * 1000))
+	}
+	if talkMs < 0 {
+		talkMs = int64(math.Round(c.TalkSeconds() * 1000))
+	}
+	ms := func(n int64) value { return value{num: n, set: true, isNum: true} }
 	ts := func(t time.Time) value { return value{set: !t.IsZero()} }
 	txt := func(s string) value { return value{text: s, set: true} }
 	return map[string]value{
@@ -155,8 +164,8 @@ func cdrRow(c *cti.CDR) map[string]value {
 		"queue":        txt(c.Queue),
 		"source":       txt(c.Source),
 		"hangup_by":    txt(c.HangupBy),
-		"wait_seconds": ms(c.WaitSeconds()),
-		"talk_seconds": ms(c.TalkSeconds()),
+		"wait_seconds": ms(waitMs),
+		"talk_seconds": ms(talkMs),
 		"queued_at":    ts(c.QueuedAt),
 		"ringing_at":   ts(c.RingingAt),
 		"answered_at":  ts(c.AnsweredAt),
