@@ -318,7 +318,7 @@ func TestTeamLeadSeesOwnTeamOverWS(t *testing.T) {
 			http.Error(w, err.Error(), http.StatusForbidden)
 			return
 		}
-		f.boards.ServeWS(w, r, u.Tenant, v, func(*http.Request) bool { return true })
+		f.boards.ServeWS(w, r, u.Tenant, v, func(*http.Request) bool { return true }, nil)
 	}))
 	t.Cleanup(srv.Close)
 	dial := func(user string) *websocket.Conn {

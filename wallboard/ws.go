@@ -1,6 +1,7 @@
 package wallboard
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ const (
 	pingPeriod     = pongWait * 9 / 10
 	maxClientFrame = 512 // boards send nothing but pongs
 	socketBuffer   = 256 << 10
+	recheckPeriod  = 30 * time.Second // a TV link's token is checked again this often
 )
 
 var upgrader = websocket.Upgrader{ReadBufferSize: 512, WriteBufferSize: 8192}
@@ -25,8 +27,9 @@ var upgrader = websocket.Upgrader{ReadBufferSize: 512, WriteBufferSize: 8192}
 // ServeWS upgrades the request to a board connection of tenant t for viewer v: a snapshot,
 // then an update frame per change, until either side closes. A board that stops reading is
 // disconnected; on reconnect it gets a fresh snapshot. checkOrigin decides which pages may
-// connect.
-func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request, t *account.Tenant, v Viewer, checkOrigin func(*http.Request) bool) {
+// connect. recheck, when set, is asked every 30 s whether the board may stay (a TV link that
+// was revoked is closed).
+func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request, t *account.Tenant, v Viewer, checkOrigin func(*http.Request) bool, recheck func(context.Context) error) {
 	watch, err := s.Watch(r.Context(), t, v)
 	if err != nil {
 		s.log.Warn("start a board", "tenant", t.Code, "err", err)
@@ -58,8 +61,18 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request, t *account.Ten
 	}()
 	ping := time.NewTicker(pingPeriod)
 	defer ping.Stop()
+	check := time.NewTicker(recheckPeriod)
+	defer check.Stop()
 	for {
 		select {
+		case <-check.C:
+			if recheck == nil {
+				continue
+			}
+			if err := recheck(r.Context()); err != nil {
+				_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "revoked"), time.Now().Add(time.Second))
+				return
+			}
 		case <-gone:
 			return
 		case <-r.Context().Done():
