@@ -57,9 +57,10 @@ type Service struct {
 	log  *slog.Logger
 	m    *metrics
 
-	mu     sync.Mutex
-	ctx    context.Context
-	floors map[string]*floor
+	started chan struct{} // closed when Run has begun
+	mu      sync.Mutex
+	ctx     context.Context
+	floors  map[string]*floor
 }
 
 type metrics struct {
@@ -88,7 +89,8 @@ func New(opts Options) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{opts: opts, log: opts.Logger.With("component", "wallboard"), m: newMetrics(opts.Registerer), floors: map[string]*floor{}}
+	return &Service{opts: opts, log: opts.Logger.With("component", "wallboard"), m: newMetrics(opts.Registerer), floors: map[string]*floor{},
+		started: make(chan struct{})}
 }
 
 // Run lets boards start until ctx ends; then every floor stops and its boards are closed.
@@ -96,6 +98,7 @@ func (s *Service) Run(ctx context.Context) {
 	s.mu.Lock()
 	s.ctx = ctx
 	s.mu.Unlock()
+	close(s.started)
 	<-ctx.Done()
 }
 
@@ -176,10 +179,15 @@ func (s *Service) Snapshot(ctx context.Context, t *account.Tenant, v Viewer) (Sn
 
 // floorOf starts the tenant's floor when nobody watched it yet, and waits until it is built.
 func (s *Service) floorOf(ctx context.Context, t *account.Tenant) (*floor, error) {
+	select {
+	case <-s.started:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("the wallboard is not running: %w", ctx.Err())
+	}
 	s.mu.Lock()
-	if s.ctx == nil {
+	if s.ctx.Err() != nil {
 		s.mu.Unlock()
-		return nil, errors.New("the wallboard is not running")
+		return nil, errors.New("the wallboard stopped")
 	}
 	f := s.floors[t.Code]
 	if f == nil {
