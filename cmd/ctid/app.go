@@ -23,6 +23,7 @@ import (
 	"github.com/ctid/ctid/db"
 	"github.com/ctid/ctid/query"
 	"github.com/ctid/ctid/screenpop"
+	"github.com/ctid/ctid/wallboard"
 	"github.com/ctid/ctid/web"
 )
 
@@ -42,6 +43,7 @@ type App struct {
 	Objects  *dataobject.Store
 	CTI      *cti.Service
 	Pops     *screenpop.Hub
+	Boards   *wallboard.Service
 	Web      *web.Server
 
 	httpLn  net.Listener
@@ -144,6 +146,9 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 	a.Pops = screenpop.NewHub(screenpop.Options{Events: a.CTI.Events(), Accounts: a.Accounts, Objects: a.Objects,
 		Pool: a.Pool, Logger: logger, Registerer: a.registry})
 	a.background(func(ctx context.Context) error { a.Pops.Run(ctx); return nil })
+	a.Boards = wallboard.New(wallboard.Options{Pool: a.Pool, Events: a.CTI.Events(), Accounts: a.Accounts,
+		Logger: logger, Registerer: a.registry})
+	a.background(func(ctx context.Context) error { a.Boards.Run(ctx); return nil })
 	a.Web, err = web.New(web.Options{
 		Accounts:      a.Accounts,
 		Pool:          a.Pool,
@@ -160,6 +165,7 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 	}
 	a.Web.EnableQueries(query.New(a.Pool, a.Readers, logger, a.registry))
 	a.Web.MountCTI(a.CTI)
+	a.Web.MountWallboard(a.Boards)
 	a.Web.EnableObjects(a.Objects)
 	a.background(a.maintainPartitions)
 	if err := a.serveHTTP(); err != nil {
