@@ -20,6 +20,7 @@ func (s *Server) MountWallboard(b *wallboard.Service) {
 	s.mux.HandleFunc("GET /admin/tv", s.page(account.PermManageUsers, h.tokensPage))
 	s.mux.HandleFunc("POST /admin/tv", s.page(account.PermManageUsers, h.createToken))
 	s.mux.HandleFunc("POST /admin/tv/{id}/revoke", s.page(account.PermManageUsers, h.revokeToken))
+	s.mux.HandleFunc("GET /api/v1/wallboard/agents/{id}/pop", s.api(account.PermWatchFloor, h.agentPop))
 	s.mux.HandleFunc("GET /tv/{tenant}/{token}", h.tvPage)
 	s.mux.HandleFunc("GET /tv/{tenant}/{token}/ws", h.tvWS)
 }
@@ -32,7 +33,9 @@ type boardHandlers struct {
 // boardKeys are the messages the board's script shows.
 var boardKeys = []string{
 	"wallboard.live", "wallboard.reconnecting", "wallboard.age", "wallboard.no_agents", "wallboard.confirm_logout",
-	"wallboard.forced", "wallboard.not_ready", "wallboard.log_out",
+	"wallboard.forced", "wallboard.not_ready", "wallboard.log_out", "wallboard.show_pop", "wallboard.pop_title",
+	"wallboard.pop_agent", "wallboard.pop_caller", "wallboard.pop_customer", "wallboard.pop_queue", "wallboard.pop_recent",
+	"wallboard.pop_withheld", "wallboard.pop_picker", "wallboard.pop_new", "wallboard.close",
 }
 
 type boardData struct {
@@ -181,5 +184,44 @@ func (h *boardHandlers) revokeToken(w http.ResponseWriter, r *http.Request, v *v
 	}
 	h.s.log.Info("TV link revoked", "tenant", v.user.Tenant.Code, "id", id, "by", v.user.ID)
 	http.Redirect(w, r, "/admin/tv", http.StatusSeeOther)
+	return nil
+}
+
+// agentPop is the pop of the call an agent is on, read-only, for a supervisor or the agent's
+// team lead (an agent the viewer's board does not show is not found).
+func (h *boardHandlers) agentPop(w http.ResponseWriter, r *http.Request, v *visit) error {
+	id, err := parseID(r, "id")
+	if err != nil {
+		return err
+	}
+	viewer, err := wallboard.ViewerOf(v.user)
+	if err != nil {
+		return fault.Errorf(fault.Forbidden, "%s", err)
+	}
+	if h.s.opts.Pops == nil {
+		return fault.Errorf(fault.Unavailable, "screen pops are not enabled")
+	}
+	snap, err := h.boards.Snapshot(r.Context(), v.user.Tenant, viewer)
+	if err != nil {
+		return err
+	}
+	callID := ""
+	found := false
+	for _, a := range snap.Agents {
+		if a.ID == id {
+			found, callID = true, a.CallID
+		}
+	}
+	switch {
+	case !found:
+		return fault.Errorf(fault.NotFound, "agent %d is not on your board", id)
+	case callID == "":
+		return fault.Errorf(fault.NotFound, "agent %d is not on a call", id)
+	}
+	pop, err := h.s.opts.Pops.Builder().Get(r.Context(), v.user.Tenant, callID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, pop)
 	return nil
 }

@@ -159,7 +159,7 @@ function renderAgents() {
           a.state === "not_ready" && a.reason ? " " + reasonLabel(a.reason) : "",
         ),
         el("td", { class: "since" }, a.since && a.state !== "logged_out" ? dur(inState) : "–"),
-        el("td", { class: "caller" }, a.caller || ""),
+        el("td", { class: "caller" }, a.call_id ? el("button", { type: "button", class: "link", "data-pop": a.id, title: msg.show_pop }, a.caller || a.call_id) : ""),
         el("td", { class: "talk" }, talk === null ? "" : dur(talk)),
         el("td", { class: "num handled" }, a.handled),
         el(
@@ -210,6 +210,32 @@ async function force(id, state) {
   }
 }
 
+// showPop shows, read-only, the pop of the call an agent is on.
+async function showPop(id) {
+  note("board-error", "");
+  try {
+    const res = await fetch(`/api/v1/wallboard/agents/${id}/pop`, { credentials: "same-origin" });
+    const p = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(p.error?.message || res.statusText);
+    const a = agents.get(id) || {};
+    const name = p.draft?.customer_name || p.matches?.[0]?.record?.name || "";
+    const facts = [
+      [msg.pop_agent, a.name || "#" + id],
+      [msg.pop_caller, p.call?.caller || msg.pop_withheld],
+      [msg.pop_customer, name || (p.rule === "picker" ? msg.pop_picker.replace("%d", p.total) : msg.pop_new)],
+      [msg.pop_queue, p.call?.queue || ""],
+      [msg.pop_recent, String((p.recent_calls || []).length)],
+    ];
+    const dl = el("dl", { class: "facts" });
+    for (const [k, v] of facts) dl.append(el("dt", {}, k), el("dd", {}, v));
+    const box = $("pop-view");
+    box.replaceChildren(el("h2", {}, msg.pop_title), dl, el("button", { type: "button", class: "secondary", onclick: () => (box.hidden = true) }, msg.close));
+    box.hidden = false;
+  } catch (err) {
+    note("board-error", err.message);
+  }
+}
+
 if (!tv) {
   $("agents").addEventListener("click", (e) => {
     const b = e.target.closest("button");
@@ -220,6 +246,8 @@ if (!tv) {
       render();
     } else if (b.dataset.act) {
       force(Number(b.dataset.id), b.dataset.act);
+    } else if (b.dataset.pop) {
+      showPop(Number(b.dataset.pop));
     }
   });
   const f = $("thresholds");
