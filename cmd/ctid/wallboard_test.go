@@ -117,6 +117,14 @@ func TestWallboardFollowsRealCalls(t *testing.T) {
 	if caller != "+8613900000002" {
 		t.Errorf("the board shows the agent talking to %q, want +8613900000002", caller)
 	}
+	// The supervisor opens the agent's pop, read-only.
+	if err := chromedp.Do(b, chromedp.Click(chromedp.CSS(row+" .caller button"))); err != nil {
+		t.Fatal(err)
+	}
+	wait("the agent's pop", "#pop-view dl")
+	if pop, _ := chromedp.Run(b, chromedp.Text(chromedp.CSS("#pop-view"))); !strings.Contains(pop, "+8613900000002") || !strings.Contains(pop, "New customer") {
+		t.Errorf("the pop view shows %q, want the caller as a new customer", pop)
+	}
 	for range 2 {
 		select {
 		case err := <-calls:
