@@ -52,6 +52,7 @@ type queueState struct {
 type callState struct {
 	id         string
 	caller     string
+	customer   string // the matched customer's name from the call's pop, "" when none
 	queue      string
 	agent      int64
 	offeredAt  time.Time
@@ -266,6 +267,29 @@ func (b *Board) Apply(ev cti.Event) {
 	}
 }
 
+// SetCustomer names the customer of an open call (looked up from its pop).
+func (b *Board) SetCustomer(callID, name string) {
+	c := b.calls[callID]
+	if c == nil || c.customer == name {
+		return
+	}
+	c.customer = name
+	if c.agent != 0 {
+		b.touchAgent(c.agent)
+	}
+}
+
+// answeredCalls lists the open calls an agent has answered (their pops name the customer).
+func (b *Board) answeredCalls() []string {
+	var out []string
+	for id, c := range b.calls {
+		if !c.answeredAt.IsZero() {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func (b *Board) stopWaiting(c *callState) {
 	if !c.waiting {
 		return
@@ -299,6 +323,8 @@ type AgentView struct {
 	Since     time.Time `json:"since,omitzero"`
 	CallID    string    `json:"call_id,omitempty"`
 	Caller    string    `json:"caller,omitempty"`
+	// Customer is the name of the customer the caller's number matched (from the pop).
+	Customer string `json:"customer,omitempty"`
 	// TalkSince is when the current call was answered (talk time ticks from it).
 	TalkSince time.Time `json:"talk_since,omitzero"`
 	Handled   int64     `json:"handled"`  // agent template "answered", today
@@ -329,7 +355,7 @@ func (b *Board) agentView(a *agentState) AgentView {
 	v := AgentView{ID: a.id, Name: a.person.Name, Extension: a.person.Extension, Team: a.person.Team, State: string(a.state), Reason: a.reason, Since: a.since, CallID: a.callID,
 		Handled: a.handled.count(colAnswered), TalkAvg: a.handled.avgSeconds(colTalkAvg)}
 	if c := b.calls[a.callID]; c != nil {
-		v.Caller = c.caller
+		v.Caller, v.Customer = c.caller, c.customer
 		if c.agent == a.id {
 			v.TalkSince = c.answeredAt
 		}
@@ -337,7 +363,7 @@ func (b *Board) agentView(a *agentState) AgentView {
 		// The agent.state event of Ready → On call may come before call.answered's: find the call.
 		for _, c := range b.calls {
 			if c.agent == a.id && !c.answeredAt.IsZero() && (a.state == cti.OnCall) {
-				v.CallID, v.Caller, v.TalkSince = c.id, c.caller, c.answeredAt
+				v.CallID, v.Caller, v.Customer, v.TalkSince = c.id, c.caller, c.customer, c.answeredAt
 			}
 		}
 	}

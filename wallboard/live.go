@@ -26,6 +26,9 @@ const (
 	tickPeriod      = time.Second      // the day's rollover is checked this often
 	maxOpenCall     = 4 * time.Hour    // an unfinished call older than this is not shown as waiting
 	rebuildTimeout  = 30 * time.Second
+	nameQueue       = 1024                   // answered calls waiting for their customer's name
+	nameTimeout     = 5 * time.Second        // one lookup of a pop
+	nameRetry       = 700 * time.Millisecond // a pop not stored yet is looked up once more after this
 )
 
 // Frame types sent to boards (docs/wallboard.md).
@@ -299,6 +302,19 @@ func (f *floor) run(ctx context.Context) {
 
 // follow applies the subscription's events until it ends (dropped) or ctx does.
 func (f *floor) follow(ctx context.Context, sub *cti.Subscription) {
+	lookups := make(chan string, nameQueue)
+	names := make(chan [2]string, nameQueue)
+	lctx, stopLookups := context.WithCancel(ctx)
+	defer stopLookups()
+	go f.lookupNames(lctx, lookups, names)
+	ask := func(ev cti.Event) {
+		if ev.Type == cti.CallAnswered && ev.CallID != "" {
+			select {
+			case lookups <- ev.CallID:
+			default: // a burst beyond the queue: those rows show the number only
+			}
+		}
+	}
 	tick := time.NewTicker(tickPeriod)
 	defer tick.Stop()
 	reload := time.NewTicker(configPeriod)
@@ -313,6 +329,7 @@ func (f *floor) follow(ctx context.Context, sub *cti.Subscription) {
 			}
 			f.mu.Lock()
 			f.board.Apply(ev)
+			ask(ev)
 			oldest := ev.At
 		drain:
 			for range maxDrain {
@@ -322,6 +339,7 @@ func (f *floor) follow(ctx context.Context, sub *cti.Subscription) {
 						break drain
 					}
 					f.board.Apply(ev)
+					ask(ev)
 				default:
 					break drain
 				}
@@ -329,6 +347,11 @@ func (f *floor) follow(ctx context.Context, sub *cti.Subscription) {
 			f.flush()
 			f.mu.Unlock()
 			f.svc.m.delay.Observe(time.Since(oldest).Seconds())
+		case n := <-names:
+			f.mu.Lock()
+			f.board.SetCustomer(n[0], n[1])
+			f.flush()
+			f.mu.Unlock()
 		case now := <-tick.C:
 			f.mu.Lock()
 			if f.board.Tick(now) {
@@ -375,6 +398,52 @@ func (f *floor) flush() {
 			// A board that stops reading is closed; it reconnects and gets a snapshot.
 			f.svc.m.dropped.WithLabelValues("board").Inc()
 			f.drop(w)
+		}
+	}
+}
+
+// lookupNames reads the customer's name of each answered call from its pop (package
+// screenpop builds it when the call is offered) and hands it to the floor.
+func (f *floor) lookupNames(ctx context.Context, calls <-chan string, names chan<- [2]string) {
+	table := pgx.Identifier{f.tenant.Scope().Schema, "pops"}.Sanitize()
+	lookup := func(id string) (string, bool) {
+		lctx, cancel := context.WithTimeout(ctx, nameTimeout)
+		defer cancel()
+		var name *string
+		err := f.svc.opts.Pool.QueryRow(lctx, `SELECT payload->'draft'->>'customer_name' FROM `+table+` WHERE call_id = $1`, id).Scan(&name)
+		if err != nil {
+			if !errors.Is(err, pgx.ErrNoRows) && ctx.Err() == nil {
+				f.svc.log.Warn("customer name of a call", "tenant", f.tenant.Code, "call", id, "err", err)
+			}
+			return "", false
+		}
+		if name == nil {
+			return "", true
+		}
+		return *name, true
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case id := <-calls:
+			name, ok := lookup(id)
+			if !ok {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(nameRetry):
+				}
+				name, _ = lookup(id)
+			}
+			if name == "" {
+				continue
+			}
+			select {
+			case names <- [2]string{id, name}:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
 }
@@ -493,6 +562,24 @@ func readBoard(ctx context.Context, tx pgx.Tx, b *Board, now time.Time, loc *tim
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read open calls: %w", err)
+	}
+	if open := b.answeredCalls(); len(open) > 0 {
+		rows, err = tx.Query(ctx, `SELECT call_id, payload->'draft'->>'customer_name' FROM pops
+			WHERE call_id = ANY($1) AND payload->'draft'->>'customer_name' IS NOT NULL`, open)
+		if err != nil {
+			return fmt.Errorf("read customers of open calls: %w", err)
+		}
+		for rows.Next() {
+			var id, name string
+			if err := rows.Scan(&id, &name); err != nil {
+				rows.Close()
+				return fmt.Errorf("read customers of open calls: %w", err)
+			}
+			b.SetCustomer(id, name)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read customers of open calls: %w", err)
+		}
 	}
 	// Today's finished calls, in the tenant's time zone, as the query engine's "today".
 	y, m, d := now.In(loc).Date()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -262,6 +263,15 @@ func TestLiveFiguresEqualQueryEngine(t *testing.T) {
 	}
 }
 
+func customerOf(s wallboard.Snapshot, agent int64) string {
+	for _, a := range s.Agents {
+		if a.ID == agent {
+			return a.Customer
+		}
+	}
+	return ""
+}
+
 func deref(p *float64) any {
 	if p == nil {
 		return nil
@@ -282,11 +292,27 @@ func TestRebuildAfterRestart(t *testing.T) {
 	f.append(cti.Event{Type: cti.CallOffered, CallID: "open-1", Queue: "sales", Data: map[string]string{"caller": "+8613911112222"}})
 	f.append(cti.Event{Type: cti.CallQueued, CallID: "open-1", Queue: "sales"})
 	f.append(cti.Event{Type: cti.CallOffered, CallID: "open-2", Queue: "support", Data: map[string]string{"caller": "+8613933334444"}})
+	// The pop of open-2 (package screenpop stores it when the call is offered) names the customer.
+	err := db.InTenant(f.ctx, f.pool, f.acme.Scope(), func(tx pgx.Tx) error {
+		_, err := tx.Exec(f.ctx, `INSERT INTO pops (call_id, payload) VALUES ('open-2', '{"draft": {"customer_name": "Zhou Min"}}')`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	f.setState("a1", cti.Reserved, cti.BySystem, "", "open-2")
 	f.setState("a1", cti.Ringing, cti.BySystem, "", "open-2")
 	f.append(cti.Event{Type: cti.CallAnswered, CallID: "open-2", Queue: "support", AgentID: f.users["a1"].ID})
 	f.setState("a1", cti.OnCall, cti.BySystem, "", "open-2")
 	live := f.boardAt(f.boards, all)
+	for customerOf(live, f.users["a1"].ID) != "Zhou Min" { // looked up from the pop after the answer
+		select {
+		case <-f.ctx.Done():
+			t.Fatalf("a1's row never named the customer: %+v", live.Agents)
+		case <-time.After(10 * time.Millisecond):
+		}
+		live = f.boardAt(f.boards, all)
+	}
 
 	runCtx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -302,7 +328,7 @@ func TestRebuildAfterRestart(t *testing.T) {
 		}
 	}
 	for _, ag := range restarted.Agents {
-		if ag.ID == f.users["a1"].ID && (ag.State != "on_call" || ag.Caller != "+8613933334444" || ag.TalkSince.IsZero()) {
+		if ag.ID == f.users["a1"].ID && (ag.State != "on_call" || ag.Caller != "+8613933334444" || ag.Customer != "Zhou Min" || ag.TalkSince.IsZero()) {
 			t.Errorf("a1 after restart = %+v, want on the call of +8613933334444", ag)
 		}
 	}

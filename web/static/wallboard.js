@@ -159,7 +159,7 @@ function renderAgents() {
           a.state === "not_ready" && a.reason ? " " + reasonLabel(a.reason) : "",
         ),
         el("td", { class: "since" }, a.since && a.state !== "logged_out" ? dur(inState) : "–"),
-        el("td", { class: "caller" }, a.call_id ? el("button", { type: "button", class: "link", "data-pop": a.id, title: msg.show_pop }, a.caller || a.call_id) : ""),
+        el("td", { class: "caller" }, a.call_id ? el("button", { type: "button", class: "link", "data-pop": a.id, title: msg.show_pop }, (a.caller || a.call_id) + (a.customer ? " · " + a.customer : "")) : ""),
         el("td", { class: "talk" }, talk === null ? "" : dur(talk)),
         el("td", { class: "num handled" }, a.handled),
         el(
