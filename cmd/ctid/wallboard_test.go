@@ -274,6 +274,22 @@ func TestTVLink(t *testing.T) {
 		t.Errorf("TV snapshot: %s with %d agents and queues %+v, want the sales queue and no agents", fr.Type, len(fr.Data.Agents), fr.Data.Queues)
 	}
 
+	// The wall display itself: a 1920×1080 browser without a session, in Chinese.
+	b := browsertest.New(t)
+	err = chromedp.Do(b,
+		chromedp.EmulateViewport(1920, 1080),
+		chromedp.Navigate(base+link+"?lang=zh-CN"),
+		chromedp.WaitVisible(chromedp.CSS(`#conn[data-live="1"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#queue-sales .waiting")),
+	)
+	if err != nil {
+		t.Fatalf("TV page in a browser: %v", err)
+	}
+	if h, _ := chromedp.Run(b, chromedp.Text(chromedp.CSS("#queues th"))); h != "队列" {
+		t.Errorf("TV page header %q, want Chinese", h)
+	}
+	saveScreenshotAs(t, b, "wallboard-tv-1920x1080.png")
+
 	_, page = get("/admin/tv")
 	id := regexp.MustCompile(`action="/admin/tv/(\d+)/revoke"`).FindStringSubmatch(page)
 	if id == nil {
