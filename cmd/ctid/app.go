@@ -23,6 +23,7 @@ import (
 	"github.com/ctid/ctid/db"
 	"github.com/ctid/ctid/query"
 	"github.com/ctid/ctid/screenpop"
+	"github.com/ctid/ctid/wallboard"
 	"github.com/ctid/ctid/web"
 	"github.com/ctid/ctid/workorder"
 )
@@ -44,6 +45,7 @@ type App struct {
 	CTI        *cti.Service
 	Pops       *screenpop.Hub
 	WorkOrders *workorder.Service
+	Boards     *wallboard.Service
 	Web        *web.Server
 
 	httpLn  net.Listener
@@ -155,6 +157,9 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 		Pool: a.Pool, Logger: logger, Registerer: a.registry, WorkOrders: a.WorkOrders.PopSource})
 	hub = a.Pops
 	a.background(func(ctx context.Context) error { a.Pops.Run(ctx); return nil })
+	a.Boards = wallboard.New(wallboard.Options{Pool: a.Pool, Events: a.CTI.Events(), Accounts: a.Accounts,
+		Logger: logger, Registerer: a.registry})
+	a.background(func(ctx context.Context) error { a.Boards.Run(ctx); return nil })
 	a.Web, err = web.New(web.Options{
 		Accounts:      a.Accounts,
 		Pool:          a.Pool,
@@ -171,6 +176,7 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 	}
 	a.Web.EnableQueries(query.New(a.Pool, a.Readers, logger, a.registry))
 	a.Web.MountCTI(a.CTI)
+	a.Web.MountWallboard(a.Boards)
 	a.Web.EnableObjects(a.Objects)
 	a.background(a.maintainPartitions)
 	a.Web.EnableWorkOrders(a.WorkOrders, a.Objects, a.CTI.Agents())
