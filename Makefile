@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PG_PKGS := postgresql
 TEST_PKGS := chromium sip-tester baresip-core
 
-.PHONY: run build test lint deps deps-test e2e bench bench-lookup bench-sip bench-pop bench-consoles bench-workorder clean
+.PHONY: run build test lint deps deps-test e2e bench bench-lookup bench-sip bench-pop bench-consoles bench-workorder bench-wallboard clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ctid ./cmd/ctid
@@ -34,7 +34,7 @@ deps-test:
 	@./scripts/deps.sh test
 
 ## bench: every benchmark; each prints "name: value unit (conditions)" lines
-bench: bench-lookup bench-sip bench-pop bench-consoles bench-workorder
+bench: bench-lookup bench-sip bench-pop bench-consoles bench-workorder bench-wallboard
 
 ## bench-lookup: caller lookup p50/p99 and CSV import rows/s with 1,000,000 customers (~5 min)
 bench-lookup: deps
@@ -62,6 +62,10 @@ e2e: deps-test
 ## bench-workorder: work-order saves through the API by 100 agents, saturated and paced (one save a second each)
 bench-workorder: deps
 	$(GO) test ./web -run '^$$' -bench 'WorkOrderSave' -benchtime 3000x -timeout 30m
+
+## bench-wallboard: event → board frame delay and CPU per 100 boards (500 agents, 20 queues, 100 calls/s)
+bench-wallboard: deps
+	$(GO) test ./wallboard -run '^$$' -bench BenchmarkWallboard -benchtime 1x -timeout 10m
 
 clean:
 	rm -rf bin
