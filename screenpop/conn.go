@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -58,7 +59,12 @@ type conn struct {
 
 	mu      sync.Mutex
 	unacked map[int64]time.Time // seq → when written
-	upTo    int64               // last seq written (replay and live)
+	// What the console has: every message of the events up to replayed, and of the events after
+	// it up to lastSeq; lastTypes are the types written for lastSeq (one event can make a
+	// pop.offer and a pop.update).
+	replayed  int64
+	lastSeq   int64
+	lastTypes []string
 }
 
 func (c *conn) wants(agentID, team int64) bool {
@@ -159,7 +165,7 @@ func (c *conn) serve(ctx context.Context) error {
 		return err
 	}
 	c.mu.Lock()
-	c.upTo = max(c.upTo, upTo)
+	c.replayed = max(c.replayed, upTo)
 	c.mu.Unlock()
 	ping := time.NewTicker(pingPeriod)
 	defer ping.Stop()
@@ -193,7 +199,8 @@ func (c *conn) write(ctx context.Context, o out) error {
 		return nil
 	}
 	c.mu.Lock()
-	dup := o.msg.Seq <= c.upTo
+	dup := o.msg.Seq <= c.replayed || o.msg.Seq < c.lastSeq ||
+		(o.msg.Seq == c.lastSeq && slices.Contains(c.lastTypes, o.msg.Type))
 	c.mu.Unlock()
 	if dup {
 		return nil
@@ -218,7 +225,10 @@ func (c *conn) write(ctx context.Context, o out) error {
 	own := o.pop && o.delivery.agentID == c.user.ID
 	now := time.Now()
 	c.mu.Lock()
-	c.upTo = msg.Seq
+	if msg.Seq != c.lastSeq {
+		c.lastSeq, c.lastTypes = msg.Seq, c.lastTypes[:0]
+	}
+	c.lastTypes = append(c.lastTypes, msg.Type)
 	if c.unacked == nil {
 		c.unacked = map[int64]time.Time{}
 	}

@@ -483,3 +483,29 @@ func TestAckIsRecorded(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Calls that an external PBX reports through the call-event API pop for the agent they name:
+// at newCall when it names the ringing agent, else when the agent answers.
+func TestPopsForCallsReportedByAPBX(t *testing.T) {
+	f := newFixture(t)
+	a1, a2 := f.users["acme/a1"], f.users["acme/a2"]
+	f.customer(t, "acme", "Zhou", "13811113333")
+	c1, c2 := f.connect(t, a1, 0), f.connect(t, a2, 0)
+	f.append(t, cti.Event{Tenant: "acme", Type: cti.CallOffered, CallID: "pbx-1", AgentID: a1.ID,
+		Data: map[string]string{"caller": "13811113333", "direction": "inbound", "source": "api"}})
+	if p := popOf(t, c1.nextOf(screenpop.TypePopOffer)); p["rule"] != screenpop.RuleOne {
+		t.Fatalf("pop of the named agent: %v", p)
+	}
+	f.append(t, cti.Event{Tenant: "acme", Type: cti.CallAnswered, CallID: "pbx-1", AgentID: a1.ID})
+	if m := c1.next(); m.Type != screenpop.TypePopUpdate || data(m)["status"] != "answered" {
+		t.Fatalf("then: %s %v", m.Type, m.Data)
+	}
+	// newCall without an agent, answered by a2: a2 gets the pop, then the answer.
+	f.append(t, cti.Event{Tenant: "acme", Type: cti.CallOffered, CallID: "pbx-2",
+		Data: map[string]string{"caller": "13811113333", "direction": "inbound", "source": "api"}})
+	f.append(t, cti.Event{Tenant: "acme", Type: cti.CallAnswered, CallID: "pbx-2", AgentID: a2.ID, Data: map[string]string{"source": "api"}})
+	c2.firstIs("pbx-2")
+	if m := c2.next(); m.Type != screenpop.TypePopUpdate || data(m)["call_id"] != "pbx-2" {
+		t.Fatalf("a2 then: %s %v", m.Type, m.Data)
+	}
+}

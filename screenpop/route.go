@@ -33,19 +33,31 @@ func (r *router) route(ev cti.Event) []delivery {
 		}
 		return Message{Seq: ev.Seq, Type: typ, Time: ev.At, Data: data}
 	}
+	offer := func() delivery {
+		r.callAgent[ev.CallID] = ev.AgentID
+		return delivery{agentID: ev.AgentID, msg: msg(TypePopOffer, map[string]any{"queue": ev.Queue}), pop: true}
+	}
 	switch ev.Type {
-	case cti.CallRinging:
+	case cti.CallOffered:
+		// A call an external PBX reports (call-event API) names its agent at once: pop there.
 		if ev.AgentID == 0 {
 			return nil
 		}
-		r.callAgent[ev.CallID] = ev.AgentID
-		return []delivery{{agentID: ev.AgentID, msg: msg(TypePopOffer, map[string]any{"queue": ev.Queue}), pop: true}}
+		return []delivery{offer()}
+	case cti.CallRinging:
+		if ev.AgentID == 0 || r.callAgent[ev.CallID] == ev.AgentID {
+			return nil // no agent, or this agent has the pop already
+		}
+		return []delivery{offer()}
 	case cti.CallAnswered:
 		if ev.AgentID == 0 {
 			return nil
 		}
-		r.callAgent[ev.CallID] = ev.AgentID
-		return []delivery{{agentID: ev.AgentID, msg: msg(TypePopUpdate, map[string]any{"status": "answered"})}}
+		var out []delivery
+		if r.callAgent[ev.CallID] != ev.AgentID && ev.Data["source"] == "api" {
+			out = append(out, offer()) // a PBX reports the answer of an agent it never named before
+		}
+		return append(out, delivery{agentID: ev.AgentID, msg: msg(TypePopUpdate, map[string]any{"status": "answered"})})
 	case cti.CallMissed:
 		if ev.AgentID == 0 {
 			return nil
