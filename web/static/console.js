@@ -82,10 +82,21 @@ function fact(dl, label, value) {
   dl.append(el("dt", {}, label), el("dd", {}, Array.isArray(value) ? value.join(", ") : value));
 }
 
+// dialLinks makes phone numbers tel: links: the operating system hands them to the agent's
+// softphone, which dials out through ctid (an agent's outbound call, with its CDR).
+function dialLinks(numbers) {
+  const span = el("span", {});
+  (Array.isArray(numbers) ? numbers : [numbers]).filter(Boolean).forEach((n, i) => {
+    if (i) span.append(", ");
+    span.append(el("a", { href: "tel:" + String(n).replace(/[^0-9+]/g, ""), class: "dial", "data-number": n }, n));
+  });
+  return span;
+}
+
 function customerCard(rec, reason) {
   const dl = el("dl", { class: "facts", id: "customer" });
   fact(dl, msg.name, rec.name);
-  fact(dl, msg.phone, rec.phones);
+  if (rec.phones) dl.append(el("dt", {}, msg.phone), el("dd", {}, dialLinks(rec.phones)));
   fact(dl, msg.company, rec.company);
   fact(dl, msg.level, rec.level);
   fact(dl, msg.match_reason, reason);
