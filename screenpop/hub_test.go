@@ -2,6 +2,7 @@ package screenpop_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -507,5 +508,51 @@ func TestPopsForCallsReportedByAPBX(t *testing.T) {
 	c2.firstIs("pbx-2")
 	if m := c2.next(); m.Type != screenpop.TypePopUpdate || data(m)["call_id"] != "pbx-2" {
 		t.Fatalf("a2 then: %s %v", m.Type, m.Data)
+	}
+}
+
+// The ACD reserving an agent pops at once, before the phone rings; the ring adds no second
+// pop; a reservation that goes back to Ready (the call went elsewhere) retracts it.
+func TestPopAtReservation(t *testing.T) {
+	f := newFixture(t)
+	a1 := f.users["acme/a1"]
+	c := f.connect(t, a1, 0)
+	state := func(callID string, from, to cti.AgentState) {
+		f.append(t, cti.Event{Tenant: "acme", Type: cti.AgentStateSet, AgentID: a1.ID, CallID: callID,
+			Data: map[string]string{"from": string(from), "to": string(to)}, State: &cti.StateChange{From: from, To: to, Actor: "system"}})
+	}
+	f.append(t, cti.Event{Tenant: "acme", Type: cti.CallOffered, CallID: "res-1", Data: map[string]string{"caller": "13800000051"}})
+	state("", cti.LoggedOut, cti.Ready)
+	state("res-1", cti.Ready, cti.Reserved)
+	c.nextOf(screenpop.TypeAgentState) // ready
+	if m := c.next(); m.Type != screenpop.TypePopOffer || data(m)["call_id"] != "res-1" {
+		t.Fatalf("at reservation: %s %v", m.Type, m.Data)
+	}
+	if m := c.next(); m.Type != screenpop.TypeAgentState || data(m)["to"] != "reserved" {
+		t.Fatalf("then: %s %v", m.Type, m.Data)
+	}
+	f.append(t, cti.Event{Tenant: "acme", Type: cti.CallRinging, CallID: "res-1", AgentID: a1.ID})
+	state("res-1", cti.Reserved, cti.Ringing)
+	if m := c.next(); m.Type != screenpop.TypeAgentState || data(m)["to"] != "ringing" {
+		t.Fatalf("the ring made another pop: %s %v", m.Type, m.Data)
+	}
+	// Another call reserves the agent, then goes elsewhere: retracted.
+	state("res-1", cti.Ringing, cti.OnCall)
+	state("res-1", cti.OnCall, cti.Ready)
+	f.append(t, cti.Event{Tenant: "acme", Type: cti.CallOffered, CallID: "res-2", Data: map[string]string{"caller": "13800000052"}})
+	state("res-2", cti.Ready, cti.Reserved)
+	for _, want := range []string{"agent.state:on_call", "agent.state:ready", "pop.offer:res-2", "agent.state:reserved"} {
+		m := c.next()
+		got := m.Type + ":" + fmt.Sprint(data(m)["to"])
+		if m.Type == screenpop.TypePopOffer {
+			got = m.Type + ":" + fmt.Sprint(data(m)["call_id"])
+		}
+		if got != want {
+			t.Fatalf("got %s, want %s", got, want)
+		}
+	}
+	state("res-2", cti.Reserved, cti.Ready)
+	if m := c.nextOf(screenpop.TypePopRetract); data(m)["call_id"] != "res-2" || data(m)["reason"] != "rang_out" {
+		t.Fatalf("retract: %v", m.Data)
 	}
 }

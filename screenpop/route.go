@@ -99,7 +99,19 @@ func (r *router) route(ev cti.Event) []delivery {
 		}
 		m := msg(TypeAgentState, data)
 		delete(m.Data.(map[string]any), "call_id")
-		return []delivery{{agentID: ev.AgentID, msg: m}}
+		out := []delivery{{agentID: ev.AgentID, msg: m}}
+		from, to := data["from"], data["to"]
+		switch {
+		case to == string(cti.Reserved) && ev.CallID != "" && r.callAgent[ev.CallID] != ev.AgentID:
+			// The ACD chose this agent: pop now, before the phone rings.
+			out = append([]delivery{offer()}, out...)
+		case (from == string(cti.Reserved) || from == string(cti.Ringing)) && to != string(cti.OnCall) && to != string(cti.Ringing) &&
+			ev.CallID != "" && r.callAgent[ev.CallID] == ev.AgentID:
+			// The call went to someone else (ring all, or before this phone rang).
+			delete(r.callAgent, ev.CallID)
+			out = append(out, delivery{agentID: ev.AgentID, msg: msg(TypePopRetract, map[string]any{"reason": "rang_out"})})
+		}
+		return out
 	}
 	return nil
 }
