@@ -13,7 +13,7 @@ var consoleKeys = []string{
 	"console.ended", "console.answered", "console.caller", "console.queue", "console.did", "console.withheld",
 	"console.customer", "console.pick", "console.picked", "console.new_customer", "console.recent_calls",
 	"console.no_recent", "console.match_reason", "console.draft", "console.degraded", "console.name", "console.phone",
-	"console.company", "console.level", "console.more_matches", "console.call_id",
+	"console.company", "console.level", "console.more_matches", "console.call_id", "console.save_customer",
 	"console.wo_title", "console.wo_save", "console.wo_saved", "console.wo_open", "console.wo_none", "console.callbacks",
 	"console.no_callbacks", "console.assigned",
 }

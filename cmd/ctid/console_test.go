@@ -102,6 +102,18 @@ func TestConsoleShowsPop(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: the pop did not show %s: %v", tc.name, tc.sel, err)
 		}
+		if tc.rule == "new" {
+			// The agent creates the caller's customer from the pop's form.
+			err := chromedp.Do(b, chromedp.SendKeys(chromedp.CSS("#nc-name"), "Zhao Lei"), chromedp.Click(chromedp.CSS("#nc-save")),
+				chromedp.WaitVisible(chromedp.CSS("#customer-name")))
+			if err != nil {
+				t.Fatalf("new customer from the pop: %v", err)
+			}
+			var n int
+			if err := app.Pool.QueryRow(ctx, `SELECT count(*) FROM t_demo.obj_customer WHERE name = 'Zhao Lei' AND phones @> ARRAY['+8613912340000']`).Scan(&n); err != nil || n != 1 {
+				t.Fatalf("new customer not saved with the caller's number: %d %v", n, err)
+			}
+		}
 		if i == 0 {
 			name, _ := chromedp.Run(b, chromedp.Text(chromedp.CSS("#customer-name")))
 			if name != customers[0].Name {

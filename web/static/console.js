@@ -103,6 +103,35 @@ function customerCard(rec, reason) {
   return el("div", { class: "customer" }, el("h3", { id: "customer-name" }, rec.name || "—"), dl);
 }
 
+// newCustomerForm creates the caller's customer record (pre-filled with the number); the pop
+// then shows the new customer and the work order is linked to it.
+function newCustomerForm(p, status) {
+  const input = (name, label, value, attrs = {}) =>
+    el("label", {}, label, el("input", { name, id: "nc-" + name, value: value || "", ...attrs }));
+  const form = el("form", { class: "grid", id: "new-customer" },
+    input("name", msg.name, "", { required: "" }),
+    input("phone", msg.phone, p.new_customer?.phone || ""),
+    input("company", msg.company, ""),
+    el("button", { type: "submit", id: "nc-save" }, msg.save_customer));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const values = { name: $("nc-name").value, company: $("nc-company").value };
+    const phone = $("nc-phone").value.trim();
+    if (phone) values.phones = [phone];
+    try {
+      showError("");
+      const rec = await api("POST", "/api/v1/records/customer", values);
+      const match = { object: "customer", record_id: rec.id, record: rec.values, match_reason: "new", number: phone };
+      const next = { ...p, rule: "one", matches: [match], total: 1, chosen: { object: "customer", record_id: rec.id },
+        draft: { ...(p.draft || {}), customer_id: rec.id, customer_name: rec.values.name } };
+      showPop(next, status);
+    } catch (err) {
+      showError(err.message);
+    }
+  });
+  return form;
+}
+
 function showPop(p, status) {
   currentCall = p.call.id;
   $("pop").dataset.call = p.call.id;
@@ -141,9 +170,7 @@ function showPop(p, status) {
     if (p.total > p.matches.length) body.push(el("p", { class: "muted" }, `+${p.total - p.matches.length} ${msg.more_matches}`));
   }
   if (p.rule === "new" || p.rule === "withheld") {
-    const dl = el("dl", { class: "facts", id: "new-customer" });
-    fact(dl, msg.phone, p.new_customer?.phone || msg.withheld);
-    body.push(el("h3", {}, msg.new_customer), dl);
+    body.push(el("h3", {}, msg.new_customer), newCustomerForm(p, status));
   }
   $("pop-body").replaceChildren(...body);
 
