@@ -110,7 +110,10 @@ func (l *EventLog) Run(ctx context.Context) {
 			cancel()
 			return
 		}
-		for l.flushQueued(ctx) {
+		// A write that has started finishes (each is bounded by flushTimeout) even when ctx
+		// ends meanwhile: stopping must not lose an event, such as the CDR of a call that
+		// ended just before shutdown.
+		for l.flushQueued(context.WithoutCancel(ctx)) {
 		}
 	}
 }

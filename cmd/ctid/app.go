@@ -180,13 +180,17 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 	a.Web.EnableObjects(a.Objects)
 	a.background(a.maintainPartitions)
 	a.Web.EnableWorkOrders(a.WorkOrders, a.Objects, a.CTI.Agents())
+	// The demo tenant exists before the first page is served, so its logins work at once.
+	if cfg.Demo.Enabled {
+		if err := a.seedDemo(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := a.serveHTTP(); err != nil {
 		return nil, err
 	}
-	if cfg.Demo.Enabled {
-		if err := a.startDemo(ctx); err != nil {
-			return nil, err
-		}
+	if cfg.Demo.Enabled && cfg.Demo.Traffic {
+		a.startDemoTraffic()
 	}
 	return a, nil
 }
