@@ -250,11 +250,20 @@ func (s *Service) OpenForCustomer(ctx context.Context, t *account.Tenant, custom
 	if o.Field(FieldCustomer) == nil || o.Field(FieldStatus) == nil {
 		return []*WorkOrder{}, nil
 	}
-	out := []*WorkOrder{}
-	err = db.InTenant(ctx, s.pool, t.Scope(), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, "SELECT to_jsonb(w) FROM "+pgx.Identifier{o.Table}.Sanitize()+
-			` w WHERE customer_id = $1 AND deleted_at IS NULL AND coalesce(status, '') <> ALL($2)
+	out, err := s.selectWorkOrders(ctx, t, o, `customer_id = $1 AND deleted_at IS NULL AND coalesce(status, '') <> ALL($2)
 			ORDER BY created_at DESC, id DESC LIMIT $3`, customerID, closedStatuses, limit)
+	if err != nil {
+		return nil, fmt.Errorf("open work orders of customer %d: %w", customerID, err)
+	}
+	return out, nil
+}
+
+// selectWorkOrders reads the work orders of object o that match where (a condition and its
+// order, with $n parameters args) in t's schema.
+func (s *Service) selectWorkOrders(ctx context.Context, t *account.Tenant, o *dataobject.Object, where string, args ...any) ([]*WorkOrder, error) {
+	out := []*WorkOrder{}
+	err := db.InTenant(ctx, s.pool, t.Scope(), func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, "SELECT to_jsonb(w) FROM "+pgx.Identifier{o.Table}.Sanitize()+" w WHERE "+where, args...)
 		if err != nil {
 			return err
 		}
@@ -272,10 +281,7 @@ func (s *Service) OpenForCustomer(ctx context.Context, t *account.Tenant, custom
 		}
 		return rows.Err()
 	})
-	if err != nil {
-		return nil, fmt.Errorf("open work orders of customer %d: %w", customerID, err)
-	}
-	return out, nil
+	return out, err
 }
 
 // DueCallbacks lists u's own open work orders whose callback is due before `before`,
@@ -288,28 +294,8 @@ func (s *Service) DueCallbacks(ctx context.Context, t *account.Tenant, u *accoun
 	if o.Field(FieldCallback) == nil {
 		return []*WorkOrder{}, nil
 	}
-	out := []*WorkOrder{}
-	err = db.InTenant(ctx, s.pool, t.Scope(), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, "SELECT to_jsonb(w) FROM "+pgx.Identifier{o.Table}.Sanitize()+
-			` w WHERE owner_id = $1 AND callback_at IS NOT NULL AND callback_at < $2 AND deleted_at IS NULL
+	out, err := s.selectWorkOrders(ctx, t, o, `owner_id = $1 AND callback_at IS NOT NULL AND callback_at < $2 AND deleted_at IS NULL
 			AND coalesce(status, '') <> ALL($3) ORDER BY callback_at LIMIT $4`, u.ID, before, closedStatuses, MaxPageSize)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var raw []byte
-			if err := rows.Scan(&raw); err != nil {
-				return err
-			}
-			w, err := fromJSON(o, raw)
-			if err != nil {
-				return err
-			}
-			out = append(out, w)
-		}
-		return rows.Err()
-	})
 	if err != nil {
 		return nil, fmt.Errorf("due callbacks: %w", err)
 	}
