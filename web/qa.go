@@ -283,32 +283,13 @@ func (wo *workOrderPages) qaQueue(w http.ResponseWriter, r *http.Request, v *vis
 			d.Agents = append(d.Agents, woOption{Value: strconv.FormatInt(u.ID, 10), Label: u.Name(), Selected: u.ID == f.AgentID})
 		}
 	}
-	var cols []*dataobject.Field
-	for _, fd := range o.Visible() {
-		if fd.InList {
-			cols = append(cols, fd)
-			d.Columns = append(d.Columns, woColumn{Key: fd.Key, Label: fd.Label(v.lang)})
-		}
-	}
-	status := http.StatusOK
 	var page *workorder.Page
 	if ferr == nil {
 		page, ferr = wo.svc.Queue(ctx, v.user.Tenant, v.user, f)
 	}
-	if ferr != nil {
-		if fault.CodeOf(ferr) == fault.Internal {
-			return ferr
-		}
-		d.Error, status = fault.MessageOf(ferr), fault.HTTPStatus(fault.CodeOf(ferr))
-	} else {
-		d.Total = page.Total
-		for _, it := range page.Items {
-			row := woRow{ID: it.ID, Owner: l.user(it.OwnerID), Created: l.show(nil, it.CreatedAt)}
-			for _, fd := range cols {
-				row.Cells = append(row.Cells, l.show(fd, it.Values[fd.Key]))
-			}
-			d.Rows = append(d.Rows, row)
-		}
+	status, err := listRows(&d.woListData, o, l, page, ferr)
+	if err != nil {
+		return err
 	}
 	wo.s.render(w, r, v, status, "qa_queue", "qa.queue", d)
 	return nil

@@ -171,32 +171,15 @@ func (wo *workOrderPages) list(w http.ResponseWriter, r *http.Request, v *visit)
 			}
 		}
 	}
-	var cols []*dataobject.Field
-	for _, fd := range o.Visible() {
-		if fd.InList {
-			cols = append(cols, fd)
-			d.Columns = append(d.Columns, woColumn{Key: fd.Key, Label: fd.Label(v.lang)})
-		}
-	}
-	status := http.StatusOK
 	var page *workorder.Page
 	if ferr == nil {
 		page, ferr = wo.svc.List(ctx, v.user.Tenant, v.user, f)
 	}
-	if ferr != nil {
-		if fault.CodeOf(ferr) == fault.Internal {
-			return ferr
-		}
-		d.Error, status = fault.MessageOf(ferr), fault.HTTPStatus(fault.CodeOf(ferr))
-	} else {
-		d.Total = page.Total
-		for _, it := range page.Items {
-			row := woRow{ID: it.ID, Owner: l.user(it.OwnerID), Created: l.show(nil, it.CreatedAt)}
-			for _, fd := range cols {
-				row.Cells = append(row.Cells, l.show(fd, it.Values[fd.Key]))
-			}
-			d.Rows = append(d.Rows, row)
-		}
+	status, err := listRows(&d, o, l, page, ferr)
+	if err != nil {
+		return err
+	}
+	if ferr == nil {
 		limit := f.Limit
 		if limit == 0 {
 			limit = workorder.DefaultPageSize
@@ -210,6 +193,34 @@ func (wo *workOrderPages) list(w http.ResponseWriter, r *http.Request, v *visit)
 	}
 	wo.s.render(w, r, v, status, "workorders_list", "workorders.title", d)
 	return nil
+}
+
+// listRows fills d's columns and rows from a page of work orders, or its error, and returns
+// the page's status: the work-order list and the QA queue show work orders alike.
+func listRows(d *woListData, o *dataobject.Object, l *labeler, page *workorder.Page, ferr error) (int, error) {
+	var cols []*dataobject.Field
+	for _, fd := range o.Visible() {
+		if fd.InList {
+			cols = append(cols, fd)
+			d.Columns = append(d.Columns, woColumn{Key: fd.Key, Label: fd.Label(l.lang)})
+		}
+	}
+	if ferr != nil {
+		if fault.CodeOf(ferr) == fault.Internal {
+			return 0, ferr
+		}
+		d.Error = fault.MessageOf(ferr)
+		return fault.HTTPStatus(fault.CodeOf(ferr)), nil
+	}
+	d.Total = page.Total
+	for _, it := range page.Items {
+		row := woRow{ID: it.ID, Owner: l.user(it.OwnerID), Created: l.show(nil, it.CreatedAt)}
+		for _, fd := range cols {
+			row.Cells = append(row.Cells, l.show(fd, it.Values[fd.Key]))
+		}
+		d.Rows = append(d.Rows, row)
+	}
+	return http.StatusOK, nil
 }
 
 func withOffset(q url.Values, off int) string {
