@@ -188,6 +188,15 @@ func (s *Server) apiCreateTenant(w http.ResponseWriter, r *http.Request, v *visi
 	return nil
 }
 
+// tenantOf is the caller's tenant; platform operators have none, so what (records, queries)
+// is refused to them.
+func tenantOf(v *visit, what string) (*account.Tenant, error) {
+	if v.user.Tenant == nil {
+		return nil, fault.Errorf(fault.Forbidden, "%s belong to a tenant; platform operators have none", what)
+	}
+	return v.user.Tenant, nil
+}
+
 // ownTenant refuses a tenant in the path that is not the caller's own.
 func ownTenant(r *http.Request, v *visit) error {
 	code := r.PathValue("tenant")

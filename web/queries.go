@@ -62,15 +62,8 @@ func requestOf(r *http.Request) (query.Request, error) {
 	return req, nil
 }
 
-func tenantOf(v *visit) (*account.Tenant, error) {
-	if v.user.Tenant == nil {
-		return nil, fault.Errorf(fault.Forbidden, "queries belong to a tenant; platform operators have none")
-	}
-	return v.user.Tenant, nil
-}
-
 func (q *queryPages) env(r *http.Request, v *visit) (*query.Env, error) {
-	t, err := tenantOf(v)
+	t, err := tenantOf(v, "queries")
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +80,7 @@ type queryLink struct {
 }
 
 func (q *queryPages) list(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := tenantOf(v)
+	t, err := tenantOf(v, "queries")
 	if err != nil {
 		return err
 	}
@@ -140,7 +133,7 @@ type (
 )
 
 func (q *queryPages) run(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := tenantOf(v)
+	t, err := tenantOf(v, "queries")
 	if err != nil {
 		return err
 	}
@@ -352,7 +345,7 @@ func (q *queryPages) export(w http.ResponseWriter, r *http.Request, v *visit) er
 // streamExport writes the export straight to the response. Once the first byte is out an
 // error can no longer become a status: it is logged and the download ends short.
 func (q *queryPages) streamExport(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := tenantOf(v)
+	t, err := tenantOf(v, "queries")
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func (q *queryPages) admin(w http.ResponseWriter, r *http.Request, v *visit) err
 }
 
 func (q *queryPages) showAdmin(w http.ResponseWriter, r *http.Request, v *visit, data adminData, status int) error {
-	t, err := tenantOf(v)
+	t, err := tenantOf(v, "queries")
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func (q *queryPages) fail(w http.ResponseWriter, r *http.Request, v *visit, err 
 // build makes a definition from the builder form — no SQL: the table, the fields to show,
 // the fields to search by (the condition type follows the field's type) and the owner field.
 func (q *queryPages) build(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := tenantOf(v)
+	t, err := tenantOf(v, "queries")
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func labelOf(form url.Values, key, fallback string) string {
 }
 
 func (q *queryPages) importForm(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := tenantOf(v)
+	t, err := tenantOf(v, "queries")
 	if err != nil {
 		return err
 	}
@@ -161,7 +161,7 @@ func (q *queryPages) importForm(w http.ResponseWriter, r *http.Request, v *visit
 }
 
 func (q *queryPages) allowForm(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := tenantOf(v)
+	t, err := tenantOf(v, "queries")
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func (q *queryPages) allowForm(w http.ResponseWriter, r *http.Request, v *visit)
 }
 
 func (q *queryPages) deleteForm(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := tenantOf(v)
+	t, err := tenantOf(v, "queries")
 	if err != nil {
 		return err
 	}

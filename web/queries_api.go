@@ -17,7 +17,7 @@ type queryJSON struct {
 }
 
 func (q *queryPages) apiList(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := tenantOf(v)
+	t, err := tenantOf(v, "queries")
 	if err != nil {
 		return err
 	}
@@ -35,7 +35,7 @@ func (q *queryPages) apiList(w http.ResponseWriter, r *http.Request, v *visit) e
 
 // apiGet returns the definition: the same JSON that PUT and the admin page's import accept.
 func (q *queryPages) apiGet(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := tenantOf(v)
+	t, err := tenantOf(v, "queries")
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func readDefinition(r *http.Request) (*query.Definition, error) {
 }
 
 func (q *queryPages) apiSave(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := tenantOf(v)
+	t, err := tenantOf(v, "queries")
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func (q *queryPages) apiSave(w http.ResponseWriter, r *http.Request, v *visit) e
 }
 
 func (q *queryPages) apiDelete(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := tenantOf(v)
+	t, err := tenantOf(v, "queries")
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ type runJSON struct {
 }
 
 func (q *queryPages) apiRun(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := tenantOf(v)
+	t, err := tenantOf(v, "queries")
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func (q *queryPages) apiExport(w http.ResponseWriter, r *http.Request, v *visit)
 // apiPreview runs an unsaved definition (first page) and shows PostgreSQL's plan: the
 // editor's preview and EXPLAIN. Body: {"definition": {...}, "values": {...}, "sort": ""}.
 func (q *queryPages) apiPreview(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := tenantOf(v)
+	t, err := tenantOf(v, "queries")
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func (q *queryPages) apiPreview(w http.ResponseWriter, r *http.Request, v *visit
 }
 
 func (q *queryPages) apiTables(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := tenantOf(v)
+	t, err := tenantOf(v, "queries")
 	if err != nil {
 		return err
 	}

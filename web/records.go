@@ -62,7 +62,7 @@ func cellText(v any, loc *time.Location) string {
 }
 
 func (o *objectPages) listPage(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return err
 	}
@@ -245,7 +245,7 @@ func (o *objectPages) showRecord(w http.ResponseWriter, r *http.Request, v *visi
 }
 
 func (o *objectPages) loadPage(r *http.Request, v *visit) (*account.Tenant, *dataobject.Object, error) {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -356,7 +356,7 @@ type adminPageData struct {
 }
 
 func (o *objectPages) adminPage(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return err
 	}

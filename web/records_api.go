@@ -59,17 +59,10 @@ type objectPages struct {
 	store *dataobject.Store
 }
 
-func recordTenant(v *visit) (*account.Tenant, error) {
-	if v.user.Tenant == nil {
-		return nil, fault.Errorf(fault.Forbidden, "records belong to a tenant; platform operators have none")
-	}
-	return v.user.Tenant, nil
-}
-
 // tenantList answers a GET with every item of the caller's tenant, as {"items", "total"}.
 func tenantList[T any](list func(context.Context, *account.Tenant) ([]T, error)) apiHandler {
 	return func(w http.ResponseWriter, r *http.Request, v *visit) error {
-		t, err := recordTenant(v)
+		t, err := tenantOf(v, "records")
 		if err != nil {
 			return err
 		}
@@ -85,7 +78,7 @@ func tenantList[T any](list func(context.Context, *account.Tenant) ([]T, error))
 // tenantRead answers a GET with the item of the caller's tenant named by path value key.
 func tenantRead[T any](get func(context.Context, *account.Tenant, string) (T, error), key string) apiHandler {
 	return func(w http.ResponseWriter, r *http.Request, v *visit) error {
-		t, err := recordTenant(v)
+		t, err := tenantOf(v, "records")
 		if err != nil {
 			return err
 		}
@@ -176,7 +169,7 @@ func toRecordJSON(r *dataobject.Record) recordJSON {
 }
 
 func (o *objectPages) apiList(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return err
 	}
@@ -197,7 +190,7 @@ func (o *objectPages) apiList(w http.ResponseWriter, r *http.Request, v *visit) 
 }
 
 func (o *objectPages) apiGet(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return err
 	}
@@ -214,7 +207,7 @@ func (o *objectPages) apiGet(w http.ResponseWriter, r *http.Request, v *visit) e
 }
 
 func (o *objectPages) apiCreate(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return err
 	}
@@ -234,7 +227,7 @@ func (o *objectPages) apiCreate(w http.ResponseWriter, r *http.Request, v *visit
 }
 
 func (o *objectPages) apiUpdate(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return err
 	}
@@ -258,7 +251,7 @@ func (o *objectPages) apiUpdate(w http.ResponseWriter, r *http.Request, v *visit
 }
 
 func (o *objectPages) apiDelete(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return err
 	}
@@ -277,7 +270,7 @@ func (o *objectPages) apiDelete(w http.ResponseWriter, r *http.Request, v *visit
 }
 
 func (o *objectPages) apiHistory(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return err
 	}
@@ -308,7 +301,7 @@ func (o *objectPages) apiExport(w http.ResponseWriter, r *http.Request, v *visit
 }
 
 func (o *objectPages) export(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return err
 	}
@@ -343,7 +336,7 @@ func (o *objectPages) export(w http.ResponseWriter, r *http.Request, v *visit) e
 // apiImport takes the file as the request body (Content-Type text/csv or the XLSX type, or
 // ?format=), with ?skip_bad=1 and ?duplicates=update; it answers with the import report.
 func (o *objectPages) apiImport(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return err
 	}
@@ -404,7 +397,7 @@ func importReportJSON(rep *dataobject.ImportReport, err error) map[string]any {
 }
 
 func (o *objectPages) apiLookup(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return err
 	}
@@ -430,7 +423,7 @@ func (o *objectPages) apiLookup(w http.ResponseWriter, r *http.Request, v *visit
 }
 
 func (o *objectPages) apiCreateObject(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return err
 	}
@@ -447,7 +440,7 @@ func (o *objectPages) apiCreateObject(w http.ResponseWriter, r *http.Request, v 
 }
 
 func (o *objectPages) apiUpdateObject(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return err
 	}
@@ -464,7 +457,7 @@ func (o *objectPages) apiUpdateObject(w http.ResponseWriter, r *http.Request, v 
 }
 
 func (o *objectPages) apiAddField(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return err
 	}
@@ -481,7 +474,7 @@ func (o *objectPages) apiAddField(w http.ResponseWriter, r *http.Request, v *vis
 }
 
 func (o *objectPages) apiUpdateField(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return err
 	}
@@ -498,7 +491,7 @@ func (o *objectPages) apiUpdateField(w http.ResponseWriter, r *http.Request, v *
 }
 
 func (o *objectPages) apiHideField(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return err
 	}
@@ -511,7 +504,7 @@ func (o *objectPages) apiHideField(w http.ResponseWriter, r *http.Request, v *vi
 }
 
 func (o *objectPages) apiUnhideField(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return err
 	}
@@ -523,7 +516,7 @@ func (o *objectPages) apiUnhideField(w http.ResponseWriter, r *http.Request, v *
 }
 
 func (o *objectPages) apiRenameField(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return err
 	}
@@ -543,7 +536,7 @@ func (o *objectPages) apiRenameField(w http.ResponseWriter, r *http.Request, v *
 }
 
 func (o *objectPages) apiCreateCodeTable(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return err
 	}
@@ -560,7 +553,7 @@ func (o *objectPages) apiCreateCodeTable(w http.ResponseWriter, r *http.Request,
 }
 
 func (o *objectPages) apiPutCode(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := recordTenant(v)
+	t, err := tenantOf(v, "records")
 	if err != nil {
 		return err
 	}

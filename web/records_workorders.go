@@ -14,7 +14,7 @@ import (
 // updates and every save writes the operation log. The generic pages would bypass all three.
 func (o *objectPages) notWorkOrders(h func(http.ResponseWriter, *http.Request, *visit) error) func(http.ResponseWriter, *http.Request, *visit) error {
 	return func(w http.ResponseWriter, r *http.Request, v *visit) error {
-		t, err := recordTenant(v)
+		t, err := tenantOf(v, "records")
 		if err != nil {
 			return err
 		}
