@@ -122,22 +122,28 @@ func callKey(tenant, callID string) string { return tenant + "/" + callID }
 
 // Start begins building the pop of an offered call in the background.
 func (b *Builder) Start(t *account.Tenant, ev cti.Event) {
+	b.future(t, ev)
+}
+
+// future is the build of ev's pop: the one under way or done here, else a new one. Start
+// and Get share it, so a pop is built once however they interleave.
+func (b *Builder) future(t *account.Tenant, ev cti.Event) *popFuture {
 	key := callKey(t.Code, ev.CallID)
 	b.mu.Lock()
-	if _, ok := b.calls[key]; ok {
-		b.mu.Unlock()
-		return
+	defer b.mu.Unlock()
+	if f, ok := b.calls[key]; ok {
+		return f
 	}
 	f := &popFuture{done: make(chan struct{}), started: time.Now()}
 	b.calls[key] = f
 	b.sweepLocked()
-	b.mu.Unlock()
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 		defer cancel()
 		f.pop, f.err = b.build(ctx, t, ev)
 		close(f.done)
 	}()
+	return f
 }
 
 // sweepLocked forgets built pops older than builtKeep; the pops table still has them.
@@ -183,7 +189,13 @@ func (b *Builder) Get(ctx context.Context, t *account.Tenant, callID string) (*P
 	if err != nil {
 		return nil, err
 	}
-	return b.build(ctx, t, offered)
+	f = b.future(t, offered)
+	select {
+	case <-f.done:
+		return f.pop, f.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func (b *Builder) offeredEvent(ctx context.Context, t *account.Tenant, callID string) (cti.Event, error) {
