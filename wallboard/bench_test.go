@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"sort"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"github.com/ctid/ctid/account"
 	"github.com/ctid/ctid/cti"
 	"github.com/ctid/ctid/db/dbtest"
+	"github.com/ctid/ctid/screenpop"
 	"github.com/ctid/ctid/wallboard"
 )
 
@@ -147,18 +147,22 @@ func BenchmarkWallboard(b *testing.B) {
 	quietCPU := float64(cpuTime()-cpu0) / float64(time.Since(wall0))
 
 	// Phase 2: the same traffic, 100 boards connected.
+	// The boards connect to the console hub's /ws as a supervisor and subscribe to the board.
+	sup, err := accounts.AddUser(ctx, account.NewUser{TenantCode: "acme", Username: "sup", Password: "password-1", Roles: []string{"supervisor"}}, account.CLI)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hub := screenpop.NewHub(screenpop.Options{Events: svc.Events(), Accounts: accounts, Pool: pool, Registerer: reg, Feeds: boards.Feed})
+	go hub.Run(ctx)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		boards.ServeWS(w, r, tenant, all, func(*http.Request) bool { return true }, nil)
+		hub.ServeWS(w, r, sup, func(*http.Request) bool { return true })
 	}))
 	defer srv.Close()
 	var readers sync.WaitGroup
 	frames := make([]int, benchBoards)
 	conns := make([]*websocket.Conn, benchBoards)
 	for i := range conns {
-		c, _, err := websocket.DefaultDialer.DialContext(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-		if err != nil {
-			b.Fatal(err)
-		}
+		c := dialBoard(b, ctx, srv, "")
 		conns[i] = c
 		readers.Add(1)
 		go func(i int) {

@@ -5,6 +5,7 @@
 package wallboard
 
 import (
+	"maps"
 	"sort"
 	"time"
 
@@ -25,6 +26,9 @@ type Board struct {
 	queues  map[string]*queueState
 	members map[string][]int64 // queue → agent ids
 	calls   map[string]*callState
+	// wrapping holds today's answered calls whose agent is still in wrap-up: their handle
+	// time becomes known when the agent leaves it (docs/metrics.md).
+	wrapping map[string]*wrapping
 
 	// dirty holds what changed since the last frame.
 	dirtyAgents map[int64]bool
@@ -46,7 +50,13 @@ type queueState struct {
 	sl      time.Duration // the queue's service-level threshold
 	waiting map[string]time.Time
 	today   *tally // queue template
-	talk    *tally // agent template (average talk) over the queue's calls
+}
+
+// wrapping is a counted CDR that waits for its wrap-up time.
+type wrapping struct {
+	row   map[string]value
+	queue string
+	agent int64
 }
 
 type callState struct {
@@ -70,11 +80,11 @@ type QueueConfig struct {
 // NewBoard makes an empty board whose "today" is in loc. The figures' definitions come from
 // the query engine's standard templates.
 func NewBoard(loc *time.Location) (*Board, error) {
-	qd, err := loadDefinition(queueTemplate, colOffered, colAnswered, colAbandoned, colAnsweredInSL, colWaitAvg, colServiceLevel)
+	qd, err := loadDefinition(queueTemplate, colOffered, colAnswered, colAbandoned, colAnsweredInSL, colWaitAvg, colServiceLevel, colHandleAvg)
 	if err != nil {
 		return nil, err
 	}
-	ad, err := loadDefinition(agentTemplate, colAnswered, colTalkAvg)
+	ad, err := loadDefinition(agentTemplate, colAnswered, colTalkAvg, colHandleAvg)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +93,7 @@ func NewBoard(loc *time.Location) (*Board, error) {
 	}
 	return &Board{loc: loc, queueD: qd, agentD: ad,
 		agents: map[int64]*agentState{}, queues: map[string]*queueState{}, members: map[string][]int64{},
-		calls: map[string]*callState{}, dirtyAgents: map[int64]bool{}, dirtyQueues: map[string]bool{}}, nil
+		calls: map[string]*callState{}, wrapping: map[string]*wrapping{}, dirtyAgents: map[int64]bool{}, dirtyQueues: map[string]bool{}}, nil
 }
 
 // SetQueues replaces the configured queues and their members (queues are configuration, not
@@ -108,7 +118,7 @@ func (b *Board) SetQueues(qs []QueueConfig) {
 func (b *Board) queue(name string) *queueState {
 	q := b.queues[name]
 	if q == nil {
-		q = &queueState{name: name, waiting: map[string]time.Time{}, today: b.queueD.newTally(), talk: b.agentD.newTally()}
+		q = &queueState{name: name, waiting: map[string]time.Time{}, today: b.queueD.newTally()}
 		b.queues[name] = q
 	}
 	return q
@@ -157,13 +167,17 @@ func (b *Board) SetAgent(st cti.AgentStatus) {
 	b.touchAgent(a.id)
 }
 
-// AddCDR counts a finished call in today's figures, when it was offered today.
-func (b *Board) AddCDR(c *cti.CDR) { b.addCDR(c, -1, -1) }
+// AddCDR counts a finished call in today's figures, when it was offered today. Its wrap-up
+// is not over yet: Apply completes it when the agent leaves wrap-up.
+func (b *Board) AddCDR(c *cti.CDR) { b.addCDR(c, -1, -1, -1) }
 
-// AddStoredCDR is AddCDR with the wait and talk seconds as stored in cdrs (milliseconds).
-func (b *Board) AddStoredCDR(c *cti.CDR, waitMs, talkMs int64) { b.addCDR(c, waitMs, talkMs) }
+// AddStoredCDR is AddCDR with the wait, talk and wrap-up seconds as stored in cdrs
+// (milliseconds; wrapupMs -1: NULL, the agent is still in wrap-up).
+func (b *Board) AddStoredCDR(c *cti.CDR, waitMs, talkMs, wrapupMs int64) {
+	b.addCDR(c, waitMs, talkMs, wrapupMs)
+}
 
-func (b *Board) addCDR(c *cti.CDR, waitMs, talkMs int64) {
+func (b *Board) addCDR(c *cti.CDR, waitMs, talkMs, wrapupMs int64) {
 	day := c.OfferedAt.In(b.loc).Format(time.DateOnly)
 	switch {
 	case day > b.day:
@@ -171,16 +185,56 @@ func (b *Board) addCDR(c *cti.CDR, waitMs, talkMs int64) {
 	case day < b.day:
 		return // offered on an earlier day: that day's report counts it, not today's
 	}
-	row := cdrRow(c, waitMs, talkMs)
+	row := cdrRow(c, waitMs, talkMs, wrapupMs)
 	q := b.queue(c.Queue)
 	q.today.add(row, q.sl)
-	q.talk.add(row, 0)
 	b.dirtyQueues[c.Queue] = true
 	if c.AgentID != 0 {
 		a := b.agent(c.AgentID)
 		a.handled.add(row, 0)
 		b.dirtyAgents[c.AgentID] = true
+		if wrapupMs < 0 {
+			b.wrapping[c.CallID] = &wrapping{row: row, queue: c.Queue, agent: c.AgentID}
+		}
 	}
+}
+
+// leave applies what an agent's transition means for handle time, as the trigger of
+// cdrs.wrapup_seconds does (db/migrations/tenant/0610_handle_time.sql): leaving Wrap-up ends
+// the wrap-up of the call it began with; leaving On call for anything but Wrap-up ends a
+// call without one (0 s).
+func (b *Board) leave(a *agentState, from, to cti.AgentState, callID string, at time.Time) {
+	var call string
+	var wrapMs int64
+	switch {
+	case to == cti.WrapUp:
+		return
+	case from == cti.WrapUp:
+		if a.state != cti.WrapUp {
+			return
+		}
+		call = a.callID
+		wrapMs = max(0, (at.Sub(a.since).Microseconds()+500)/1000) // numeric(12,3), rounded as round() does
+	case from == cti.OnCall:
+		call = callID
+		if call == "" {
+			call = a.callID
+		}
+	default:
+		return
+	}
+	w := b.wrapping[call]
+	if call == "" || w == nil || w.agent != a.id {
+		return
+	}
+	delete(b.wrapping, call)
+	row := maps.Clone(w.row)
+	setWrapup(row, wrapMs)
+	q := b.queue(w.queue)
+	q.today.replace(w.row, row, q.sl)
+	a.handled.replace(w.row, row, 0)
+	b.dirtyQueues[w.queue] = true
+	b.dirtyAgents[a.id] = true
 }
 
 // Tick starts a new day's figures when the tenant's date has changed; it reports whether it did.
@@ -195,8 +249,9 @@ func (b *Board) Tick(now time.Time) bool {
 
 func (b *Board) resetDay(day string) {
 	b.day = day
+	clear(b.wrapping)
 	for name, q := range b.queues {
-		q.today, q.talk = b.queueD.newTally(), b.agentD.newTally()
+		q.today = b.queueD.newTally()
 		b.dirtyQueues[name] = true
 	}
 	for id, a := range b.agents {
@@ -258,12 +313,16 @@ func (b *Board) Apply(ev cti.Event) {
 			b.AddCDR(ev.CDR)
 		}
 	case cti.AgentStateSet:
+		st := cti.AgentStatus{AgentID: ev.AgentID, CallID: ev.CallID, Since: ev.At}
+		var from cti.AgentState
 		if ev.State != nil {
-			b.SetAgent(cti.AgentStatus{AgentID: ev.AgentID, State: ev.State.To, Reason: ev.State.Reason, CallID: ev.CallID, Since: ev.At})
+			from, st.State, st.Reason = ev.State.From, ev.State.To, ev.State.Reason
 		} else {
 			// Replayed from the table: the transition is in Data.
-			b.SetAgent(cti.AgentStatus{AgentID: ev.AgentID, State: cti.AgentState(ev.Data["to"]), Reason: ev.Data["reason"], CallID: ev.CallID, Since: ev.At})
+			from, st.State, st.Reason = cti.AgentState(ev.Data["from"]), cti.AgentState(ev.Data["to"]), ev.Data["reason"]
 		}
+		b.leave(b.agent(ev.AgentID), from, st.State, ev.CallID, ev.At)
+		b.SetAgent(st)
 	}
 }
 
@@ -327,8 +386,9 @@ type AgentView struct {
 	Customer string `json:"customer,omitempty"`
 	// TalkSince is when the current call was answered (talk time ticks from it).
 	TalkSince time.Time `json:"talk_since,omitzero"`
-	Handled   int64     `json:"handled"`  // agent template "answered", today
-	TalkAvg   *float64  `json:"talk_avg"` // agent template "talk_avg", today, seconds
+	Handled   int64     `json:"handled"`    // agent template "answered", today
+	TalkAvg   *float64  `json:"talk_avg"`   // agent template "talk_avg", today, seconds
+	HandleAvg *float64  `json:"handle_avg"` // agent template "handle_avg" (talk + wrap-up), today, seconds
 }
 
 // QueueView is one queue's row on a board.
@@ -347,13 +407,13 @@ type QueueView struct {
 	AnsweredInSL int64    `json:"answered_in_sl"`
 	ServiceLevel *float64 `json:"service_level"` // answered within the threshold ÷ offered
 	WaitAvg      *float64 `json:"wait_avg"`      // seconds
-	TalkAvg      *float64 `json:"talk_avg"`      // seconds, the agent template's talk_avg over the queue's calls
+	HandleAvg    *float64 `json:"handle_avg"`    // seconds, talk + wrap-up of answered calls whose wrap-up is over
 	SLSeconds    int      `json:"sl_seconds"`
 }
 
 func (b *Board) agentView(a *agentState) AgentView {
 	v := AgentView{ID: a.id, Name: a.person.Name, Extension: a.person.Extension, Team: a.person.Team, State: string(a.state), Reason: a.reason, Since: a.since, CallID: a.callID,
-		Handled: a.handled.count(colAnswered), TalkAvg: a.handled.avgSeconds(colTalkAvg)}
+		Handled: a.handled.count(colAnswered), TalkAvg: a.handled.avgSeconds(colTalkAvg), HandleAvg: a.handled.avgSeconds(colHandleAvg)}
 	if c := b.calls[a.callID]; c != nil {
 		v.Caller, v.Customer = c.caller, c.customer
 		if c.agent == a.id {
@@ -374,7 +434,7 @@ func (b *Board) queueView(q *queueState) QueueView {
 	v := QueueView{Name: q.name, Waiting: len(q.waiting), SLSeconds: int(q.sl / time.Second),
 		Offered: q.today.count(colOffered), Answered: q.today.count(colAnswered),
 		Abandoned: q.today.count(colAbandoned), AnsweredInSL: q.today.count(colAnsweredInSL),
-		ServiceLevel: q.today.ratio(colServiceLevel), WaitAvg: q.today.avgSeconds(colWaitAvg)}
+		ServiceLevel: q.today.ratio(colServiceLevel), WaitAvg: q.today.avgSeconds(colWaitAvg), HandleAvg: q.today.avgSeconds(colHandleAvg)}
 	for _, at := range q.waiting {
 		if v.OldestSince.IsZero() || at.Before(v.OldestSince) {
 			v.OldestSince = at
@@ -394,8 +454,6 @@ func (b *Board) queueView(q *queueState) QueueView {
 			v.OnCall++
 		}
 	}
-	// Average talk of the queue's calls: the agent template's definition over the queue's CDRs.
-	v.TalkAvg = q.talk.avgSeconds(colTalkAvg)
 	return v
 }
 

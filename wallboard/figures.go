@@ -29,6 +29,7 @@ const (
 	colWaitAvg      = "wait_avg"
 	colServiceLevel = "service_level"
 	colTalkAvg      = "talk_avg"
+	colHandleAvg    = "handle_avg" // talk + wrap-up, over calls whose wrap-up is over
 )
 
 // tally accumulates one template's aggregate columns over CDRs.
@@ -96,14 +97,46 @@ func (t *tally) add(row map[string]value, slThreshold time.Duration) {
 		case query.AggCount:
 			t.sums[col.Key]++
 		case query.AggSum, query.AggAvg, query.AggMax:
-			v := row[col.Field].num
-			t.sums[col.Key] += v
+			f := row[col.Field]
+			if !f.set {
+				continue // NULL: sum, avg and max skip it, as in SQL
+			}
+			t.sums[col.Key] += f.num
 			t.ns[col.Key]++
-			if v > t.max[col.Key] {
-				t.max[col.Key] = v
+			if f.num > t.max[col.Key] {
+				t.max[col.Key] = f.num
 			}
 		}
 	}
+}
+
+// remove takes back a row that add counted (max keeps its value: rows only grow here).
+func (t *tally) remove(row map[string]value, slThreshold time.Duration) {
+	for _, f := range t.def.scope {
+		if !match(f, row, 0) {
+			return
+		}
+	}
+	for _, col := range t.def.columns {
+		if col.Agg == query.AggRatio || (col.Where != nil && !match(*col.Where, row, slThreshold)) {
+			continue
+		}
+		switch col.Agg {
+		case query.AggCount:
+			t.sums[col.Key]--
+		case query.AggSum, query.AggAvg, query.AggMax:
+			if f := row[col.Field]; f.set {
+				t.sums[col.Key] -= f.num
+				t.ns[col.Key]--
+			}
+		}
+	}
+}
+
+// replace counts new instead of old (a CDR whose wrap-up became known).
+func (t *tally) replace(old, new map[string]value, slThreshold time.Duration) {
+	t.remove(old, slThreshold)
+	t.add(new, slThreshold)
 }
 
 // count is a count column's value.
@@ -147,8 +180,9 @@ type value struct {
 }
 
 // cdrRow is a CDR's fields; waitMs and talkMs are its stored wait_seconds and talk_seconds in
-// milliseconds, or -1 to compute them as cti stores them.
-func cdrRow(c *cti.CDR, waitMs, talkMs int64) map[string]value {
+// milliseconds, or -1 to compute them as cti stores them; wrapupMs is its wrapup_seconds, -1
+// while unknown (NULL: the agent is still in wrap-up).
+func cdrRow(c *cti.CDR, waitMs, talkMs, wrapupMs int64) map[string]value {
 	if waitMs < 0 {
 		waitMs = int64(math.Round(c.WaitSeconds() * 1000))
 	}
@@ -158,7 +192,7 @@ func cdrRow(c *cti.CDR, waitMs, talkMs int64) map[string]value {
 	ms := func(n int64) value { return value{num: n, set: true, isNum: true} }
 	ts := func(t time.Time) value { return value{set: !t.IsZero()} }
 	txt := func(s string) value { return value{text: s, set: true} }
-	return map[string]value{
+	row := map[string]value{
 		"direction":    txt(string(c.Direction)),
 		"result":       txt(string(c.Result)),
 		"queue":        txt(c.Queue),
@@ -171,6 +205,19 @@ func cdrRow(c *cti.CDR, waitMs, talkMs int64) map[string]value {
 		"answered_at":  ts(c.AnsweredAt),
 		"agent_id":     {num: c.AgentID * 1000, set: c.AgentID != 0, isNum: true},
 	}
+	setWrapup(row, wrapupMs)
+	return row
+}
+
+// setWrapup sets wrapup_seconds and handle_seconds (= talk + wrap-up, the generated column
+// of cdrs) of a row; wrapupMs < 0 leaves both NULL.
+func setWrapup(row map[string]value, wrapupMs int64) {
+	if wrapupMs < 0 {
+		row["wrapup_seconds"], row["handle_seconds"] = value{isNum: true}, value{isNum: true}
+		return
+	}
+	row["wrapup_seconds"] = value{num: wrapupMs, set: true, isNum: true}
+	row["handle_seconds"] = value{num: row["talk_seconds"].num + wrapupMs, set: true, isNum: true}
 }
 
 // match evaluates a template filter on a row. A filter of wait_seconds ≤ T (the service-level

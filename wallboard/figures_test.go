@@ -13,7 +13,7 @@ import (
 func TestTemplateFilterOnCDR(t *testing.T) {
 	c := &cti.CDR{CallID: "x", Direction: cti.Inbound, Queue: "sales", Result: cti.Answered, AgentID: 7,
 		OfferedAt: t0, RingingAt: at(20), AnsweredAt: t0.Add(20500 * time.Millisecond), EndedAt: t0.Add(80500 * time.Millisecond)}
-	row := cdrRow(c, -1, -1)
+	row := cdrRow(c, -1, -1, -1)
 	f := func(field, op string, values ...string) query.Filter {
 		return query.Filter{Field: field, Op: op, Values: values}
 	}

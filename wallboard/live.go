@@ -586,7 +586,7 @@ func readBoard(ctx context.Context, tx pgx.Tx, b *Board, now time.Time, loc *tim
 	dayStart := time.Date(y, m, d, 0, 0, 0, 0, loc)
 	rows, err = tx.Query(ctx, `SELECT call_id, offered_at, direction, source, queue, coalesce(agent_id, 0),
 			queued_at, ringing_at, answered_at, ended_at, result, hangup_by,
-			(wait_seconds * 1000)::bigint, (talk_seconds * 1000)::bigint
+			(wait_seconds * 1000)::bigint, (talk_seconds * 1000)::bigint, coalesce((wrapup_seconds * 1000)::bigint, -1)
 		FROM cdrs WHERE offered_at >= $1 AND offered_at < $2`, dayStart, dayStart.AddDate(0, 0, 1))
 	if err != nil {
 		return fmt.Errorf("read today's CDRs: %w", err)
@@ -595,15 +595,15 @@ func readBoard(ctx context.Context, tx pgx.Tx, b *Board, now time.Time, loc *tim
 		var c cti.CDR
 		var dir, result string
 		var queued, ringing, answered *time.Time
-		var waitMs, talkMs int64
+		var waitMs, talkMs, wrapupMs int64
 		if err := rows.Scan(&c.CallID, &c.OfferedAt, &dir, &c.Source, &c.Queue, &c.AgentID,
-			&queued, &ringing, &answered, &c.EndedAt, &result, &c.HangupBy, &waitMs, &talkMs); err != nil {
+			&queued, &ringing, &answered, &c.EndedAt, &result, &c.HangupBy, &waitMs, &talkMs, &wrapupMs); err != nil {
 			rows.Close()
 			return fmt.Errorf("read today's CDRs: %w", err)
 		}
 		c.Direction, c.Result = cti.Direction(dir), cti.Result(result)
 		c.QueuedAt, c.RingingAt, c.AnsweredAt = deref(queued), deref(ringing), deref(answered)
-		b.AddStoredCDR(&c, waitMs, talkMs)
+		b.AddStoredCDR(&c, waitMs, talkMs, wrapupMs)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read today's CDRs: %w", err)
