@@ -305,6 +305,10 @@ func (s *Service) Originate(ctx context.Context, tenant string, agentID int64, n
 	return d.snapshot(), nil
 }
 
+// PhoneRegistered reports whether an extension of tenant has a registered phone (which
+// click-to-dial can call).
+func (s *Service) PhoneRegistered(tenant, ext string) bool { return s.reg.registered(tenant, ext) }
+
 // busyState reports whether an agent in st is taken by a call.
 func busyState(st AgentState) bool { return st == Reserved || st == Ringing || st == OnCall }
 

@@ -48,6 +48,11 @@ func toDialJSON(st cti.DialStatus, lang string) dialJSON {
 		Reason: st.Reason, SIPCode: st.SIPCode, StartedAt: st.Started, Message: msg}
 }
 
+// CanDial reports whether the page's user may click-to-dial (layout.html adds the dial box).
+func (p pageData) CanDial() bool {
+	return p.User != nil && p.User.Tenant != nil && p.User.Can(account.PermTakeCalls)
+}
+
 // telLink is the tel: URI of a number as people write it.
 func telLink(number string) string {
 	return "tel:" + strings.Map(func(r rune) rune {
@@ -71,8 +76,9 @@ func (h *ctiHandlers) dial(w http.ResponseWriter, r *http.Request, v *visit) err
 	if errors.As(err, &np) {
 		// The console dials with the agent's softphone instead (the operating system's tel: handler).
 		writeJSON(w, http.StatusConflict, map[string]any{
-			"error":    map[string]string{"code": "no_phone", "message": fault.MessageOf(err)},
-			"fallback": telLink(req.Number),
+			"error":            map[string]string{"code": "no_phone", "message": fault.MessageOf(err)},
+			"fallback":         telLink(req.Number),
+			"fallback_message": tr(v.lang, "dial.fallback"),
 		})
 		return nil
 	}

@@ -115,6 +115,7 @@ type (
 	}
 	bodyCell struct {
 		Text, Href, Open, OpenID string
+		Dial                     bool // Href is a tel: link that click-to-dial takes over
 	}
 	runData struct {
 		Key, Title, Description string
@@ -275,7 +276,7 @@ func (q *queryPages) table(r *http.Request, d *query.Definition, req query.Reque
 			if a, ok := actions[c.Key]; ok && cell.Text != "" {
 				switch a.Kind {
 				case "dial":
-					cell.Href = "tel:" + cell.Text
+					cell.Href, cell.Dial = telLink(cell.Text), true
 				case "open":
 					cell.Open, cell.OpenID = a.Target, cell.Text
 				}
