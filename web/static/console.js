@@ -140,7 +140,9 @@ function showPop(p, status) {
   $("pop-title").textContent = status === "answered" ? msg.answered : msg.ringing;
   $("pop").classList.add("ringing");
   const call = el("dl", { class: "facts" });
-  if (p.call.caller) call.append(el("dt", {}, msg.caller), el("dd", {}, dialLinks(p.call.caller)));
+  // The other party: the caller, or the number an outbound call dialled.
+  const party = p.call.callee || p.call.caller;
+  if (party) call.append(el("dt", {}, msg.caller), el("dd", {}, dialLinks(party)));
   else fact(call, msg.caller, msg.withheld);
   fact(call, msg.did, p.call.did);
   fact(call, msg.queue, p.call.queue);
@@ -180,7 +182,7 @@ function showPop(p, status) {
   recent.replaceChildren();
   for (const c of p.recent_calls || []) {
     recent.append(el("li", {}, `${new Date(c.offered_at).toLocaleString()} · ${c.queue || ""} · ${c.agent_extension || ""} · ${c.result} `,
-      p.call.caller ? dialLinks(p.call.caller) : ""));
+      party ? dialLinks(party) : ""));
   }
   if (!recent.children.length) recent.append(el("li", { class: "muted" }, msg.no_recent));
   const draft = $("draft");
