@@ -357,14 +357,17 @@ func (s *Service) runDial(d *dial, trunk *Trunk, farURI sip.Uri) {
 	host, _ := s.hostPort("udp")
 	from := sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: callerID, Host: host}}
 	to := sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: farURI.User, Host: farURI.Host}}
-	d.far = &uacLeg{leg: leg{contact: farURI}}
-	if err := s.startUAC(d.far, s.newUACInvite(farURI, from, to, offer, extra...)); err != nil {
+	far := &uacLeg{leg: leg{contact: farURI}}
+	if err := s.startUAC(far, s.newUACInvite(farURI, from, to, offer, extra...)); err != nil {
 		s.log.Warn("click-to-dial: call the trunk", "trunk", trunk.Name, "error", err)
 		s.ackUAC(d.agent, nil)
 		s.byeUAC(d.agent)
 		s.finishDial(d, Failed, HangupSystem, 503, DialTrunkFailed)
 		return
 	}
+	d.mu.Lock()
+	d.far = far // in-dialog requests on other goroutines read it
+	d.mu.Unlock()
 	s.dials.addLeg(d, d.far)
 	c.mu.Lock()
 	c.cdr.SIPCallIDs = append(c.cdr.SIPCallIDs, d.far.req.CallID().Value())
@@ -480,7 +483,9 @@ func (s *Service) onDialRequest(req *sip.Request, tx sip.ServerTransaction) bool
 	if d == nil {
 		return false
 	}
+	d.mu.Lock()
 	from, other := d.agent, d.far
+	d.mu.Unlock()
 	if other != nil && req.CallID().Value() == other.req.CallID().Value() {
 		from, other = d.far, d.agent
 	}
@@ -543,7 +548,10 @@ func (s *Service) HangUpDial(ctx context.Context, tenant string, agentID int64, 
 		return DialStatus{}, fault.Errorf(fault.NotFound, "no call %q of yours is going on", callID)
 	}
 	if !d.stopWith(DialCancelled) {
-		for _, l := range []*uacLeg{d.agent, d.far} {
+		d.mu.Lock()
+		legs := []*uacLeg{d.agent, d.far}
+		d.mu.Unlock()
+		for _, l := range legs {
 			if l != nil && l.confirmed() {
 				s.byeUAC(l)
 			}

@@ -212,3 +212,35 @@ func TestClickToDialRefusals(t *testing.T) {
 		t.Fatalf("refused dials wrote %d CDRs", n)
 	}
 }
+
+func TestClickToDialCancelWhileAgentPhoneRings(t *testing.T) {
+	f := newDialFixture(t)
+	f.a.setAnswer(ringForever)
+	st, err := f.s.Originate(f.ctx, "acme", f.aID, dialled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv(t, f.a.invites, "INVITE at the agent's phone")
+	f.waitEvent(t, "agent ringing", agentTo(f.aID, Ringing))
+	if _, err := f.s.HangUpDial(f.ctx, "acme", f.bID, st.CallID); fault.CodeOf(err) != fault.NotFound {
+		t.Fatalf("another agent hangs up the dial: %v", err)
+	}
+	if _, err := f.s.HangUpDial(f.ctx, "acme", f.aID, st.CallID); err != nil {
+		t.Fatal(err)
+	}
+	if c := f.cdr(t); c.CallID != st.CallID || c.Result != Abandoned || c.HangupBy != HangupAgent {
+		t.Fatalf("CDR = %+v", c)
+	}
+	if got, err := f.s.Dial(f.ctx, "acme", f.aID, st.CallID); err != nil || got.Reason != DialCancelled {
+		t.Fatalf("status = %+v, %v", got, err)
+	}
+	// The agent is freed before the CDR is written.
+	if st, err := f.s.Agents().Status(f.ctx, "acme", f.aID); err != nil || st.State != Ready {
+		t.Fatalf("agent after the cancel: %+v, %v", st, err)
+	}
+	select {
+	case <-f.trunk.invites:
+		t.Fatal("the trunk was called for a cancelled dial")
+	default:
+	}
+}
