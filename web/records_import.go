@@ -95,10 +95,23 @@ func (ij *importJobs) get(id string, v *visit) (*importJob, error) {
 func (o *objectPages) importRoutes() {
 	s := o.s
 	s.mux.HandleFunc("GET /records/{object}/import", s.page(account.PermViewRecords, o.notWorkOrders(o.importPage)))
-	s.mux.Handle("POST /records/{object}/import", http.MaxBytesHandler(s.page(account.PermViewRecords, o.notWorkOrders(o.startImportForm)), maxImportUpload))
+	s.mux.Handle("POST /records/{object}/import", o.limitUpload(s.page(account.PermViewRecords, o.notWorkOrders(o.startImportForm))))
 	s.mux.HandleFunc("GET /records/{object}/import/{job}", s.page(account.PermViewRecords, o.importJobPage))
 	s.mux.HandleFunc("GET /records/{object}/import/{job}/progress", s.api(account.PermViewRecords, o.apiImportProgress))
 	s.mux.HandleFunc("GET /records/{object}/import/{job}/rejects", s.page(account.PermViewRecords, o.importRejects))
+}
+
+// limitUpload refuses an upload larger than maxImportUpload: by its declared length with a
+// message saying so, and by what is read otherwise.
+func (o *objectPages) limitUpload(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxImportUpload {
+			o.s.renderError(w, r, &visit{lang: o.s.langOf(r, nil)},
+				fault.Errorf(fault.Invalid, "the file is too large: at most %d MB", maxImportUpload>>20))
+			return
+		}
+		http.MaxBytesHandler(next, maxImportUpload).ServeHTTP(w, r)
+	})
 }
 
 type importPageData struct {
