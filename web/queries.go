@@ -34,6 +34,10 @@ func (s *Server) EnableQueries(svc *query.Service) {
 	s.mux.HandleFunc("GET /api/v1/queries/{key}/export", s.api(account.PermViewRecords, q.apiExport))
 	s.mux.HandleFunc("POST /api/v1/queries/preview", s.api(account.PermConfigure, q.apiPreview))
 	s.mux.HandleFunc("GET /api/v1/query-tables", s.api(account.PermConfigure, q.apiTables))
+	s.mux.HandleFunc("GET /api/v1/query-sources", s.api(account.PermConfigure, q.apiSources))
+	s.mux.HandleFunc("PUT /api/v1/query-sources/{key}", s.api(account.PermConfigure, q.apiPutSource))
+	s.mux.HandleFunc("DELETE /api/v1/query-sources/{key}", s.api(account.PermConfigure, q.apiDeleteSource))
+	s.mux.HandleFunc("GET /api/v1/query-sources/{key}/tables", s.api(account.PermConfigure, q.apiSourceTables))
 }
 
 type queryPages struct {
