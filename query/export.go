@@ -56,7 +56,7 @@ func (s *Service) Export(ctx context.Context, t *account.Tenant, env *Env, d *De
 	if env.Loc == nil {
 		env.Loc = t.Location()
 	}
-	err = s.readers.ReadOnly(ctx, t.Scope(), exportTimeout, func(tx pgx.Tx) error {
+	err = s.readOnly(ctx, t, d, exportTimeout, func(tx pgx.Tx) error {
 		p, err := plan(ctx, tx, d, env, req)
 		if err != nil {
 			return err

@@ -31,6 +31,7 @@ type Service struct {
 	readers *db.Readers
 	log     *slog.Logger
 	m       *metrics
+	sources *sourcePools
 }
 
 // New builds the query service on the platform pool (definitions, allow-list) and the
@@ -39,7 +40,8 @@ func New(pool *pgxpool.Pool, readers *db.Readers, logger *slog.Logger, reg prome
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{pool: pool, readers: readers, log: logger.With("component", "query"), m: newMetrics(reg)}
+	return &Service{pool: pool, readers: readers, log: logger.With("component", "query"), m: newMetrics(reg),
+		sources: &sourcePools{pools: map[string]*pgxpool.Pool{}}}
 }
 
 type metrics struct {
@@ -97,7 +99,7 @@ type Result struct {
 // result's columns are read there, as the tenant's reader sees them.
 func plan(ctx context.Context, tx pgx.Tx, d *Definition, env *Env, req Request) (*Plan, error) {
 	if !d.IsSQL() {
-		cat, err := LoadCatalogue(ctx, tx)
+		cat, err := loadCatalogue(ctx, tx, d.Source.External == "")
 		if err != nil {
 			return nil, err
 		}
@@ -183,7 +185,7 @@ func (s *Service) Run(ctx context.Context, t *account.Tenant, env *Env, d *Defin
 	if env.Loc == nil {
 		env.Loc = t.Location()
 	}
-	err = s.readers.ReadOnly(ctx, t.Scope(), runTimeout, func(tx pgx.Tx) error {
+	err = s.readOnly(ctx, t, d, runTimeout, func(tx pgx.Tx) error {
 		p, err := plan(ctx, tx, d, env, req)
 		if err != nil {
 			return err
@@ -268,7 +270,7 @@ func (s *Service) Explain(ctx context.Context, t *account.Tenant, env *Env, d *D
 	if env.Loc == nil {
 		env.Loc = t.Location()
 	}
-	err = s.readers.ReadOnly(ctx, t.Scope(), runTimeout, func(tx pgx.Tx) error {
+	err = s.readOnly(ctx, t, d, runTimeout, func(tx pgx.Tx) error {
 		p, err := plan(ctx, tx, d, env, req)
 		if err != nil {
 			return err
