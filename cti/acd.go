@@ -114,6 +114,7 @@ func (s *Service) candidates(ctx context.Context, c *call, q *Queue, rt *queueRu
 	start := rt.next
 	rt.mu.Unlock()
 	n := len(members)
+	now := time.Now().UnixNano()
 	var all []member
 	best, bestLevel := -1, 0
 	var bestIdle time.Time
@@ -122,12 +123,22 @@ func (s *Service) candidates(ctx context.Context, c *call, q *Queue, rt *queueRu
 		if tried[m.AgentID] || m.Extension == "" || (best >= 0 && m.Level > bestLevel) {
 			continue
 		}
-		ok, since, err := s.agents.idle(ctx, c.tenant, m.AgentID)
+		ag, reg := m.agent, m.reg
+		if ag == nil {
+			ag = s.agents.get(c.tenant, m.AgentID)
+		}
+		if reg == nil {
+			reg = s.reg.ext(c.tenant, m.Extension)
+		}
+		if !reg.registeredAt(now) {
+			continue
+		}
+		ok, since, err := s.agents.idleOf(ctx, c.tenant, ag)
 		if err != nil {
 			s.log.Error("agent state", "agent", m.AgentID, "error", err)
 			continue
 		}
-		if !ok || !s.reg.registered(c.tenant, m.Extension) {
+		if !ok {
 			continue
 		}
 		rank := (i - start + n) % n

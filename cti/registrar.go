@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -45,9 +46,30 @@ type registrar struct {
 	nonces *nonces
 
 	mu       sync.Mutex
-	bindings map[string]map[string][]*binding // tenant → extension → contacts
-	failures map[string]*authFailures         // tenant/extension/source → failed answers
+	bindings map[string]map[string]*extBindings // tenant → extension → contacts
+	failures map[string]*authFailures           // tenant/extension/source → failed answers
 }
+
+// extBindings are the contacts of one extension. Once made it stays (emptied, never
+// replaced), so the ACD keeps a pointer to it and asks whether the extension is registered
+// without the registrar's lock: it asks for every member of a queue on every call.
+type extBindings struct {
+	list  []*binding   // guarded by registrar.mu
+	until atomic.Int64 // the latest expiry of list in Unix nanoseconds, 0 for none
+}
+
+// setList replaces the contacts; the caller holds registrar.mu.
+func (e *extBindings) setList(list []*binding) {
+	e.list = list
+	var until int64
+	for _, b := range list {
+		until = max(until, b.ExpiresAt.UnixNano())
+	}
+	e.until.Store(until)
+}
+
+// registeredAt reports whether a contact is unexpired at now (Unix nanoseconds).
+func (e *extBindings) registeredAt(now int64) bool { return e.until.Load() > now }
 
 type authFailures struct {
 	n     int
@@ -56,7 +78,7 @@ type authFailures struct {
 
 func newRegistrar(s *Service) *registrar {
 	return &registrar{s: s, dir: &directory{pool: s.pool}, nonces: newNonces(s.cfg.NonceTTL),
-		bindings: map[string]map[string][]*binding{}, failures: map[string]*authFailures{}}
+		bindings: map[string]map[string]*extBindings{}, failures: map[string]*authFailures{}}
 }
 
 // load reads every tenant's unexpired bindings (a restart keeps registrations).
@@ -100,22 +122,39 @@ func (r *registrar) load(ctx context.Context) error {
 	return nil
 }
 
+// ext is the entry of an extension, made when missing.
+func (r *registrar) ext(tenant, ext string) *extBindings {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.extLocked(tenant, ext)
+}
+
+func (r *registrar) extLocked(tenant, ext string) *extBindings {
+	exts := r.bindings[tenant]
+	if exts == nil {
+		exts = map[string]*extBindings{}
+		r.bindings[tenant] = exts
+	}
+	e := exts[ext]
+	if e == nil {
+		e = &extBindings{}
+		exts[ext] = e
+	}
+	return e
+}
+
 // put adds or replaces (by contact) a binding in memory; the caller holds no lock.
 func (r *registrar) put(tenant, ext string, b *binding) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	exts := r.bindings[tenant]
-	if exts == nil {
-		exts = map[string][]*binding{}
-		r.bindings[tenant] = exts
-	}
-	list := exts[ext][:0:0]
-	for _, x := range exts[ext] {
+	e := r.extLocked(tenant, ext)
+	list := e.list[:0:0]
+	for _, x := range e.list {
 		if x.Raw != b.Raw {
 			list = append(list, x)
 		}
 	}
-	exts[ext] = append(list, b)
+	e.setList(append(list, b))
 }
 
 // contacts are the unexpired bindings of an extension.
@@ -124,26 +163,19 @@ func (r *registrar) contacts(tenant, ext string) []*binding {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []*binding
-	for _, b := range r.bindings[tenant][ext] {
-		if b.ExpiresAt.After(now) {
-			out = append(out, b)
+	if e := r.bindings[tenant][ext]; e != nil {
+		for _, b := range e.list {
+			if b.ExpiresAt.After(now) {
+				out = append(out, b)
+			}
 		}
 	}
 	return out
 }
 
-// registered reports whether an extension has an unexpired binding (no allocation: the ACD
-// asks it for every member of a queue on every call).
+// registered reports whether an extension has an unexpired binding.
 func (r *registrar) registered(tenant, ext string) bool {
-	now := time.Now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, b := range r.bindings[tenant][ext] {
-		if b.ExpiresAt.After(now) {
-			return true
-		}
-	}
-	return false
+	return r.ext(tenant, ext).registeredAt(time.Now().UnixNano())
 }
 
 func (r *registrar) countBindings() int {
@@ -152,8 +184,8 @@ func (r *registrar) countBindings() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, exts := range r.bindings {
-		for _, list := range exts {
-			for _, b := range list {
+		for _, e := range exts {
+			for _, b := range e.list {
 				if b.ExpiresAt.After(now) {
 					n++
 				}
@@ -406,16 +438,11 @@ func (r *registrar) apply(ctx context.Context, req *sip.Request, t *sipTenant, u
 		}
 		return fmt.Errorf("register extension %s of %s: %w", u.Extension, t.Code, err)
 	}
-	r.mu.Lock()
-	exts := r.bindings[t.Code]
-	if exts == nil {
-		exts = map[string][]*binding{}
-		r.bindings[t.Code] = exts
-	}
 	if removeAll {
-		delete(exts, u.Extension)
+		r.mu.Lock()
+		r.extLocked(t.Code, u.Extension).setList(nil)
+		r.mu.Unlock()
 	}
-	r.mu.Unlock()
 	for _, c := range changes {
 		if c.expires == 0 {
 			r.remove(t.Code, u.Extension, c.raw)
@@ -431,14 +458,15 @@ func (r *registrar) apply(ctx context.Context, req *sip.Request, t *sipTenant, u
 func (r *registrar) remove(tenant, ext, raw string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	list := r.bindings[tenant][ext]
-	out := list[:0:0]
-	for _, b := range list {
+	e := r.bindings[tenant][ext]
+	if e == nil {
+		return
+	}
+	out := e.list[:0:0]
+	for _, b := range e.list {
 		if b.Raw != raw {
 			out = append(out, b)
 		}
 	}
-	if r.bindings[tenant] != nil {
-		r.bindings[tenant][ext] = out
-	}
+	e.setList(out)
 }
