@@ -236,12 +236,13 @@ func (s *Service) runLeg(c *call, callerReq *sip.Request, callerTx sip.ServerTra
 				if res.StatusCode == 100 || cancelled {
 					continue
 				}
+				// The caller hears ringing first; then the agent's Ringing state is written.
+				if err := s.relay(callerReq, callerTx, res); err != nil {
+					s.log.Debug("relay provisional", "call", c.id, "error", err)
+				}
 				if !ringing {
 					ringing = true
 					s.legRinging(c, l, start)
-				}
-				if err := s.relay(callerReq, callerTx, res); err != nil {
-					s.log.Debug("relay provisional", "call", c.id, "error", err)
 				}
 			case res.StatusCode < 300:
 				if !ringing {
