@@ -15,8 +15,7 @@ import (
 type queueRuntime struct {
 	mu      sync.Mutex
 	waiting []*call
-	wake    chan struct{} // closed (and replaced) when an agent may have become free
-	next    int           // round robin: index of the member after the last one offered
+	next    int // round robin: index of the member after the last one offered
 }
 
 type queueKey struct{ tenant, name string }
@@ -32,7 +31,7 @@ func (a *acd) runtime(tenant, name string) *queueRuntime {
 	k := queueKey{tenant, name}
 	q := a.queues[k]
 	if q == nil {
-		q = &queueRuntime{wake: make(chan struct{})}
+		q = &queueRuntime{}
 		a.queues[k] = q
 	}
 	return q
@@ -49,11 +48,15 @@ func (a *acd) wakeTenant(tenant string) {
 	}
 }
 
+// broadcast tells the caller first in line that an agent may have become free. Only the
+// first may take one; it tells the next when it leaves the line. (Waking every waiting
+// caller for every free agent made a queue of hundreds spend more than the calls.)
 func (q *queueRuntime) broadcast() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	close(q.wake)
-	q.wake = make(chan struct{})
+	if len(q.waiting) > 0 {
+		q.waiting[0].nudge()
+	}
 }
 
 // enqueue adds c at the end and returns its 1-based position.
@@ -88,12 +91,6 @@ func (q *queueRuntime) first(c *call) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.waiting) == 0 || q.waiting[0] == c
-}
-
-func (q *queueRuntime) wakeChan() <-chan struct{} {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.wake
 }
 
 func (q *queueRuntime) waitingCount() int {
@@ -226,7 +223,6 @@ func (s *Service) queueRound(c *call, req *sip.Request, tx sip.ServerTransaction
 			return "", true
 		default:
 		}
-		wake := rt.wakeChan()
 		if rt.first(c) {
 			ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
 			// Members are read each round: changes by admins take effect on waiting calls too.
@@ -276,7 +272,7 @@ func (s *Service) queueRound(c *call, req *sip.Request, tx sip.ServerTransaction
 			continue // now in line: maybe first already
 		}
 		select {
-		case <-wake:
+		case <-c.wake:
 		case <-c.done:
 			s.abandon(c)
 			return "", true

@@ -21,6 +21,9 @@ type call struct {
 	// done is closed when the caller cancels or the call ends: pending offers stop.
 	done     chan struct{}
 	doneOnce sync.Once
+	// wake (buffered, one) tells a call waiting in a queue that it is first and an agent may
+	// be free; a nudge while the call is busy is kept for its next wait.
+	wake chan struct{}
 
 	mu        sync.Mutex
 	cdr       CDR
@@ -40,6 +43,13 @@ func newCallID() string {
 }
 
 func (c *call) stop() { c.doneOnce.Do(func() { close(c.done) }) }
+
+func (c *call) nudge() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
 
 // claim makes l the answering leg unless the caller cancelled or another leg won: the loser
 // of that race must hang its agent up (ACK and BYE).
