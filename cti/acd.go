@@ -424,7 +424,7 @@ func (s *Service) serveExtension(c *call, req *sip.Request, tx sip.ServerTransac
 	t, err := s.reg.dir.tenantByCode(ctx, c.tenant)
 	var u *sipUser
 	if err == nil {
-		u, err = s.reg.dir.userByExtension(ctx, t, ext)
+		u, err = s.reg.dir.cachedUser(ctx, t, ext)
 	}
 	cancel()
 	if err != nil {
