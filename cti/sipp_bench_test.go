@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -136,12 +137,13 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 			"-trace_stat", "-stf", stat, "-fd", "1", "-trace_err",
 			"-timeout", strconv.Itoa(seconds+60), "-timeout_error")
 		uac.Dir = dir
+		cpu0 := processCPU()
 		out, err := uac.CombinedOutput()
 		// The agents' side ends its calls when the BYE passed: wait until ctid has no call left
 		// and the uas has written its counters of the last second.
 		s.waitNoCalls(b, sippDrain)
+		st := sippStep{rate: rate, calls: calls, err: err, out: string(out), cpu: processCPU() - cpu0}
 		time.Sleep(2 * time.Second)
-		st := sippStep{rate: rate, calls: calls, err: err, out: string(out)}
 		trunk, phones := sippStats(stat), sippStats(uasStat).minus(uasBefore)
 		st.succeeded = trunk["SuccessfulCall(C)"]
 		st.failed = trunk["FailedCall(C)"] + phones["FailedCall(C)"]
@@ -167,6 +169,8 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 		figure(fmt.Sprintf("sipp_step_%d_retransmissions", rate), float64(st.retransmissions), "messages", "SIPp retransmitted (a sign of loss or delay); "+cond)
 		figure(fmt.Sprintf("sipp_step_%d_setup_p50", rate), st.p50, "ms", "INVITE → 180 at the trunk; "+cond)
 		figure(fmt.Sprintf("sipp_step_%d_setup_p99", rate), st.p99, "ms", "INVITE → 180 at the trunk; "+cond)
+		figure(fmt.Sprintf("sipp_step_%d_cpu_per_call", rate), float64(st.cpu.Microseconds())/1000/float64(max(st.calls, 1)), "ms",
+			"CPU time of the ctid test process (user+system) per call; PostgreSQL and SIPp not included; "+cond)
 		figure(fmt.Sprintf("sipp_step_%d_rss", rate), float64(rssKiB())/1024, "MiB", "ctid test process after the step")
 		if !st.clean() {
 			msg := st.String(dir)
@@ -222,7 +226,8 @@ type sippStep struct {
 	unexpected      int // unexpected, out-of-call and dead-call messages
 	retransmissions int
 	p50, p99        float64
-	err             error // SIPp's exit: non-zero when a call failed or the run timed out
+	cpu             time.Duration // CPU time of this process during the run
+	err             error         // SIPp's exit: non-zero when a call failed or the run timed out
 	out             string
 }
 
@@ -376,6 +381,15 @@ func quantile(sorted []float64, q float64) float64 {
 		return 0
 	}
 	return sorted[min(len(sorted)-1, int(float64(len(sorted))*q))]
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func rssKiB() int {
