@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"html/template"
 	"io"
 	"net/http"
 	"net/url"
@@ -119,7 +120,8 @@ type (
 	}
 	bodyCell struct {
 		Text, Href, Open, OpenID string
-		Links                    []rowLink // further "open" actions of the row (on its first cell)
+		Links                    []rowLink    // further "open" actions of the row (on its first cell)
+		Tel                      template.URL // a dial action's tel: link (click-to-dial takes it over); safe: telLink keeps digits and + only
 	}
 	rowLink struct{ Label, Href string }
 	runData struct {
@@ -281,7 +283,7 @@ func (q *queryPages) table(r *http.Request, d *query.Definition, req query.Reque
 			if a, ok := actions[c.Key]; ok && cell.Text != "" {
 				switch a.Kind {
 				case "dial":
-					cell.Href = "tel:" + cell.Text
+					cell.Tel = template.URL(telLink(cell.Text))
 				case "open":
 					cell.Open, cell.OpenID = a.Target, cell.Text
 				}
