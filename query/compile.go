@@ -22,6 +22,9 @@ const (
 	maxOffset       = 10_000_000
 )
 
+// idField is the field that identifies a row of a data object's table (batch delete).
+const idField = "id"
+
 // buckets are the time units a column may truncate to; the SQL literal is ours, not input.
 var buckets = map[string]string{"hour": "'hour'", "day": "'day'", "week": "'week'", "month": "'month'"}
 
@@ -58,6 +61,10 @@ type Plan struct {
 	keyset   []keyPart
 	sortSig  string
 	totalKey []string
+	// matchSQL and matchArgs select the id of every matching row (batch delete); "" when
+	// the query is grouped or its table has no id field.
+	matchSQL  string
+	matchArgs []any
 }
 
 type keyPart struct {
@@ -182,6 +189,9 @@ func (c *compiler) compile(req Request) (*Plan, error) {
 	groupSQL := ""
 	if len(groups) > 0 {
 		groupSQL = " GROUP BY " + strings.Join(groups, ", ")
+	}
+	if f, ok := c.t.Field(idField); ok && f.Kind == KindInt && !grouped {
+		p.matchSQL, p.matchArgs = usedArgs("SELECT "+qi(f.Name)+from+whereSQL, c.b.args)
 	}
 	order, keyset, err := c.order(req, grouped, groups)
 	if err != nil {

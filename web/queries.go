@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ctid/ctid/account"
+	"github.com/ctid/ctid/dataobject"
 	"github.com/ctid/ctid/fault"
 	"github.com/ctid/ctid/query"
 )
@@ -18,6 +19,7 @@ import (
 // EnableQueries adds the query engine's pages and API (cmd/ctid calls it after New).
 func (s *Server) EnableQueries(svc *query.Service) {
 	q := &queryPages{s: s, svc: svc}
+	s.queries = q
 	s.mux.HandleFunc("GET /queries", s.page(account.PermViewRecords, q.list))
 	s.mux.HandleFunc("GET /queries/{key}", s.page(account.PermViewRecords, q.run))
 	s.mux.HandleFunc("GET /queries/{key}/export", s.page(account.PermViewRecords, q.export))
@@ -42,8 +44,9 @@ func (s *Server) EnableQueries(svc *query.Service) {
 }
 
 type queryPages struct {
-	s   *Server
-	svc *query.Service
+	s       *Server
+	svc     *query.Service
+	objects *dataobject.Store // set by EnableQueryBatchDelete; nil: no batch delete
 }
 
 // reserved URL parameters of a run; every other parameter is a condition value.
@@ -137,6 +140,11 @@ type (
 		CSVURL, XLSXURL         string
 		Error                   string
 		Chart                   *chartData
+		// Batch delete, when the user may: the form's action (the search in its URL) and
+		// each row's record id.
+		CanDelete bool
+		DeleteURL string
+		RowIDs    []string
 	}
 )
 
@@ -174,6 +182,13 @@ func (q *queryPages) run(w http.ResponseWriter, r *http.Request, v *visit) error
 		return err
 	}
 	if res != nil {
+		if d.Offers(query.BatchDelete) && q.objects != nil {
+			_, err := q.batchObject(r.Context(), t, d, v.user)
+			if err != nil && fault.CodeOf(err) == fault.Internal {
+				return err
+			}
+			data.CanDelete = err == nil && d.IDColumn() >= 0
+		}
 		q.table(r, d, req, res, env, v.lang, v.user.Can(account.PermScoreQA), &data)
 	}
 	q.s.render(w, r, v, status, "query_run", "queries.title", data)
@@ -350,6 +365,18 @@ func (q *queryPages) table(r *http.Request, d *query.Definition, req query.Reque
 			data.CSVURL = exportURL("csv")
 		case query.BatchXLSX:
 			data.XLSXURL = exportURL("xlsx")
+		}
+	}
+	if data.CanDelete {
+		u := url.Values{}
+		for k, vs := range base {
+			u[k] = vs
+		}
+		u.Del("sort")
+		data.DeleteURL = r.URL.Path + "/delete?" + u.Encode()
+		idCol := d.IDColumn()
+		for _, row := range res.Rows {
+			data.RowIDs = append(data.RowIDs, fmt.Sprint(row[idCol]))
 		}
 	}
 	data.Chart = chartOf(d, res, env, lang)
