@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ctid/ctid/db"
+	"github.com/ctid/ctid/web/browsertest"
 )
 
 // getRaw is an API GET with a bearer token, returning the status and the body.
@@ -111,5 +113,40 @@ func TestQueryExportJobProgressAndDownload(t *testing.T) {
 	}
 	if code, out := apiCall(t, f, "GET", "/api/v1/exports/nope", admin, ""); code != http.StatusNotFound {
 		t.Errorf("unknown job: %d %v", code, out)
+	}
+}
+
+// The result page's script runs the export as a job: it shows the rows written, then done
+// and the download link.
+func TestQueryExportJobInBrowser(t *testing.T) {
+	f, _, _ := newQueryFixture(t)
+	ctx := browsertest.New(t)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(f.srv.URL+"/login"),
+		chromedp.WaitVisible(chromedp.CSS("#username")),
+		chromedp.SendKeys(chromedp.CSS("#tenant"), "acme"),
+		chromedp.SendKeys(chromedp.CSS("#username"), "admin"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "password-admin"),
+		chromedp.Click(chromedp.CSS("#submit")),
+		chromedp.WaitVisible(chromedp.CSS("#welcome")),
+		chromedp.Navigate(f.srv.URL+"/queries/tickets?period=last_7_days"),
+		chromedp.WaitVisible(chromedp.CSS("#export-csv")),
+		chromedp.Click(chromedp.CSS("#export-csv")),
+		chromedp.WaitVisible(chromedp.CSS("#export-download")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#export-text")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	attr, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS("#export-download"), "href"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	href, ok := attr.Value, attr.Exists
+	if text != "Export done: 48 rows." || !ok || !strings.HasPrefix(href, "/api/v1/exports/") || !strings.HasSuffix(href, "/file") {
+		t.Fatalf("status %q, download %q", text, href)
 	}
 }
