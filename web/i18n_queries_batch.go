@@ -12,6 +12,7 @@ func init() {
 
 var queryBatchMessages = map[string]map[string]string{
 	"en": {
+		"queries.batch_delete":    "Offer batch delete (customer and base-data objects; needs the id column)",
 		"queries.delete.title":    "Delete rows",
 		"queries.delete.selected": "Delete selected",
 		"queries.delete.all":      "Delete all %d matching",
@@ -28,6 +29,7 @@ var queryBatchMessages = map[string]map[string]string{
 		"queries.export.failed":   "The export failed: %s",
 	},
 	"zh-CN": {
+		"queries.batch_delete":    "提供批量删除（客户和基础数据对象；需要 id 列）",
 		"queries.delete.title":    "删除记录",
 		"queries.delete.selected": "删除所选",
 		"queries.delete.all":      "删除全部 %d 条匹配记录",

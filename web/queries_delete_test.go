@@ -263,3 +263,30 @@ func TestQueryBatchDeleteOnlyMatchingRows(t *testing.T) {
 		t.Errorf("again: %d %v", code, out)
 	}
 }
+
+// The builder page can declare batch delete; without the id column the save is refused with
+// the reason.
+func TestQueryBuilderDeclaresBatchDelete(t *testing.T) {
+	bf := newBatchFixture(t)
+	b := bf.browser(t)
+	b.mustLogin("acme", "cfg", "password-cfg")
+	_, _, page := b.do("GET", "/admin/queries?table=obj_customer", nil, nil)
+	form := url.Values{"csrf_token": {csrfOf(t, page)}, "table": {"obj_customer"}, "key": {"built"}, "title_en": {"Built"},
+		"owner_field": {"owner_id"}, "column": {"name"}, "batch_delete": {"1"}}
+	code, _, body := b.do("POST", "/admin/queries", form, nil)
+	if code != http.StatusBadRequest || !strings.Contains(body, "batch delete needs a column of field") {
+		t.Fatalf("without id: %d", code)
+	}
+	form["column"] = []string{"id", "name"}
+	if code, _, body = b.do("POST", "/admin/queries", form, nil); code != http.StatusSeeOther {
+		t.Fatalf("save: %d\n%s", code, body)
+	}
+	d, err := bf.svc.Get(context.Background(), bf.tenant, "built")
+	if err != nil || !d.Offers(query.BatchDelete) {
+		t.Fatalf("saved: %v %+v", err, d)
+	}
+	_, _, page = b.do("GET", "/queries/built", nil, nil)
+	if !strings.Contains(page, "Delete all 30 matching") {
+		t.Errorf("the built query offers no batch delete")
+	}
+}
