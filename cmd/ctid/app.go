@@ -178,6 +178,7 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 	queries := query.New(a.Pool, a.Readers, logger, a.registry)
 	a.onClose(queries.Close) // pools of external data sources
 	a.Web.EnableQueries(queries)
+	a.Web.EnableQueryBatchDelete(a.Objects)
 	a.Web.MountCTI(a.CTI)
 	a.Web.MountWallboard(a.Boards)
 	a.Web.EnableObjects(a.Objects)
