@@ -121,6 +121,9 @@ func (s *Service) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respondErr(tx, req, err)
 		return
 	}
+	if !s.trunkAuthenticated(ctx, req, tx, trunk, src.Addr().Unmap()) {
+		return
+	}
 	number := req.Recipient.User
 	did, err := s.didByNumber(ctx, trunk.Tenant, number)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/jackc/pgx/v5"
@@ -25,12 +26,21 @@ type Trunk struct {
 	Source      netip.Prefix // e.g. 192.0.2.10/32
 	OutboundURI string       // where agents' outbound calls go, "" for inbound only
 	CallerID    string       // number presented on outbound calls
+	// Username, when set, makes the trunk's INVITEs answer a digest challenge (407) with it
+	// and Password, besides coming from Source. Password is only written: SaveTrunk keeps its
+	// HA1s; an empty Password with the same Username keeps the stored one.
+	Username string
+	Password string
 
-	tenantID int64  // filled by the lookups of the call path
-	region   string // the tenant's phone region
+	tenantID int64    // filled by the lookups of the call path
+	region   string   // the tenant's phone region
+	auth     *sipUser // the digest credentials (HA1s and realm), nil when the trunk has none
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
+var (
+	nameRE          = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
+	trunkUsernameRE = regexp.MustCompile(`^[A-Za-z0-9._+-]{1,64}$`)
+)
 
 // SaveTrunk adds or changes (by name) a tenant's trunk.
 func SaveTrunk(ctx context.Context, pool *pgxpool.Pool, t Trunk) error {
@@ -46,14 +56,64 @@ func SaveTrunk(ctx context.Context, pool *pgxpool.Pool, t Trunk) error {
 			return fault.Errorf(fault.Invalid, "trunk outbound URI %q is not a SIP URI", t.OutboundURI)
 		}
 	}
-	tag, err := pool.Exec(ctx, `INSERT INTO platform.sip_trunks (tenant_id, name, source, outbound_uri, caller_id)
-		SELECT id, $2, $3, $4, $5 FROM platform.tenants WHERE code = $1
-		ON CONFLICT (tenant_id, name) DO UPDATE SET source = excluded.source, outbound_uri = excluded.outbound_uri,
-			caller_id = excluded.caller_id`, t.Tenant, t.Name, t.Source.Masked(), t.OutboundURI, t.CallerID)
+	if t.Username != "" && !trunkUsernameRE.MatchString(t.Username) {
+		return fault.Errorf(fault.Invalid, "trunk username %q is not valid: 1–64 of letters, digits and ._+-", t.Username)
+	}
+	if t.Username == "" && t.Password != "" {
+		return fault.Errorf(fault.Invalid, "trunk %s: a password needs a username", t.Name)
+	}
+	var md5h, shah, realm string
+	if t.Password != "" {
+		if n := utf8.RuneCountInString(t.Password); n < minSIPPassword || n > maxSIPPassword {
+			return fault.Errorf(fault.Invalid, "trunk password must have %d–%d characters", minSIPPassword, maxSIPPassword)
+		}
+		var domain *string
+		err := pool.QueryRow(ctx, `SELECT sip_domain FROM platform.tenants WHERE code = $1`, t.Tenant).Scan(&domain)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fault.Errorf(fault.NotFound, "tenant %q does not exist", t.Tenant)
+		}
+		if err != nil {
+			return fmt.Errorf("save trunk %q: %w", t.Name, err)
+		}
+		if domain == nil {
+			return fault.Errorf(fault.Invalid, "trunk %s: the tenant has no SIP domain (the digest realm): set it first", t.Name)
+		}
+		realm = *domain
+		md5h, shah = ha1(md5Alg, t.Username, realm, t.Password), ha1(sha256Alg, t.Username, realm, t.Password)
+	}
+	// New HA1s replace the stored ones; none given keeps them while the username stays.
+	var rows int64
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if t.Username != "" && t.Password == "" {
+			var user, m, sh, r *string
+			err := tx.QueryRow(ctx, `SELECT k.auth_username, k.auth_ha1_md5, k.auth_ha1_sha256, k.auth_realm
+				FROM platform.sip_trunks k JOIN platform.tenants t ON t.id = k.tenant_id
+				WHERE t.code = $1 AND k.name = $2 FOR UPDATE OF k`, t.Tenant, t.Name).Scan(&user, &m, &sh, &r)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			if user == nil || *user != t.Username || m == nil || sh == nil || r == nil {
+				return fault.Errorf(fault.Invalid, "trunk %s: a username needs a password", t.Name)
+			}
+			md5h, shah, realm = *m, *sh, *r
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO platform.sip_trunks (tenant_id, name, source, outbound_uri, caller_id,
+				auth_username, auth_ha1_md5, auth_ha1_sha256, auth_realm)
+			SELECT id, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), NULLIF($8, ''), NULLIF($9, '') FROM platform.tenants WHERE code = $1
+			ON CONFLICT (tenant_id, name) DO UPDATE SET source = excluded.source, outbound_uri = excluded.outbound_uri,
+				caller_id = excluded.caller_id, auth_username = excluded.auth_username, auth_ha1_md5 = excluded.auth_ha1_md5,
+				auth_ha1_sha256 = excluded.auth_ha1_sha256, auth_realm = excluded.auth_realm`,
+			t.Tenant, t.Name, t.Source.Masked(), t.OutboundURI, t.CallerID, t.Username, md5h, shah, realm)
+		rows = tag.RowsAffected()
+		return err
+	})
 	if err != nil {
+		if fault.CodeOf(err) != fault.Internal {
+			return err
+		}
 		return fmt.Errorf("save trunk %q: %w", t.Name, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if rows == 0 {
 		return fault.Errorf(fault.NotFound, "tenant %q does not exist", t.Tenant)
 	}
 	return nil
@@ -62,15 +122,22 @@ func SaveTrunk(ctx context.Context, pool *pgxpool.Pool, t Trunk) error {
 // trunkBySource finds the trunk whose network holds addr (the most specific one).
 func trunkBySource(ctx context.Context, pool *pgxpool.Pool, addr netip.Addr) (*Trunk, error) {
 	var t Trunk
-	err := pool.QueryRow(ctx, `SELECT k.id, t.code, k.name, k.source, k.outbound_uri, k.caller_id, t.id, t.region
+	var user, md5h, shah, realm *string
+	err := pool.QueryRow(ctx, `SELECT k.id, t.code, k.name, k.source, k.outbound_uri, k.caller_id, t.id, t.region,
+			k.auth_username, k.auth_ha1_md5, k.auth_ha1_sha256, k.auth_realm
 		FROM platform.sip_trunks k JOIN platform.tenants t ON t.id = k.tenant_id
 		WHERE k.source >>= $1 AND t.status = 'active' ORDER BY masklen(k.source) DESC, k.id LIMIT 1`, addr).
-		Scan(&t.ID, &t.Tenant, &t.Name, &t.Source, &t.OutboundURI, &t.CallerID, &t.tenantID, &t.region)
+		Scan(&t.ID, &t.Tenant, &t.Name, &t.Source, &t.OutboundURI, &t.CallerID, &t.tenantID, &t.region,
+			&user, &md5h, &shah, &realm)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fault.Errorf(fault.Forbidden, "source %s is no trunk of ours", addr)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find trunk of %s: %w", addr, err)
+	}
+	if user != nil && md5h != nil && shah != nil && realm != nil {
+		t.Username = *user
+		t.auth = &sipUser{Extension: *user, HA1MD5: *md5h, HA1SHA256: *shah, Realm: *realm}
 	}
 	return &t, nil
 }
