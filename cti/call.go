@@ -32,6 +32,12 @@ type call struct {
 	ended     bool
 	queue     *Queue // the queue that handles it (wrap-up, missed rule), nil for none
 	onCall    int64  // the agent put On call by this call, freed when it ends
+
+	// didPriority is the priority of the number called; priority is the call's place class
+	// in a queue's line (higher first), set by the call's own goroutine while it is in no
+	// line and read by the others under the line's lock.
+	didPriority int
+	priority    int
 }
 
 func newCallID() string {

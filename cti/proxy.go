@@ -155,6 +155,7 @@ func (s *Service) newInboundCall(req *sip.Request, t *sipTenant, did *DID) *call
 	c.cdr = CDR{CallID: c.id, OfferedAt: c.started, Direction: Inbound, Source: "sip", CallerRaw: caller,
 		CallerE164: e164(caller, t.Region), CalleeRaw: req.Recipient.User, CalleeE164: e164(req.Recipient.User, t.Region),
 		DID: did.Number, SIPCallIDs: []string{c.sipCallID}}
+	c.didPriority = did.Priority
 	s.calls.add(c)
 	s.m.activeCalls.Inc()
 	return c

@@ -163,6 +163,9 @@ type DID struct {
 	Number    string
 	Queue     string
 	Extension string
+	// Priority (0–9) of this number's callers in the queue's line: a higher one waits ahead
+	// of lower ones (e.g. a number given to VIP customers). 0 is everyone's default.
+	Priority int
 }
 
 var didRE = regexp.MustCompile(`^\+?[0-9]{2,20}$`)
@@ -175,9 +178,13 @@ func SaveDID(ctx context.Context, pool *pgxpool.Pool, tenant string, d DID) erro
 	if (d.Queue == "") == (d.Extension == "") {
 		return fault.Errorf(fault.Invalid, "number %s routes to a queue or an extension, exactly one", d.Number)
 	}
+	if d.Priority < 0 || d.Priority > maxPriority {
+		return fault.Errorf(fault.Invalid, "number %s: priority %d, want 0–%d", d.Number, d.Priority, maxPriority)
+	}
 	err := db.InTenant(ctx, pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO dids (number, queue, extension) VALUES ($1, NULLIF($2, ''), NULLIF($3, ''))
-			ON CONFLICT (number) DO UPDATE SET queue = excluded.queue, extension = excluded.extension`, d.Number, d.Queue, d.Extension)
+		_, err := tx.Exec(ctx, `INSERT INTO dids (number, queue, extension, priority) VALUES ($1, NULLIF($2, ''), NULLIF($3, ''), $4)
+			ON CONFLICT (number) DO UPDATE SET queue = excluded.queue, extension = excluded.extension, priority = excluded.priority`,
+			d.Number, d.Queue, d.Extension, d.Priority)
 		return err
 	})
 	if err != nil {
@@ -193,8 +200,8 @@ func didByNumber(ctx context.Context, pool *pgxpool.Pool, tenant, number string)
 	d := DID{Number: number}
 	var q, e *string
 	err := db.InTenant(ctx, pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT queue, extension FROM dids WHERE number = $1 OR number = '+' || $1 OR '+' || number = $1
-			ORDER BY number = $1 DESC LIMIT 1`, number).Scan(&q, &e)
+		return tx.QueryRow(ctx, `SELECT number, queue, extension, priority FROM dids WHERE number = $1 OR number = '+' || $1 OR '+' || number = $1
+			ORDER BY number = $1 DESC LIMIT 1`, number).Scan(&d.Number, &q, &e, &d.Priority)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fault.Errorf(fault.NotFound, "number %s is not in service", number)
@@ -230,6 +237,40 @@ type Queue struct {
 	WrapUp       time.Duration
 	ServiceLevel time.Duration
 	MissedLimit  int // unanswered offers in a row that make the agent Not ready "missed"; 0 off
+	// CallerPriorities put some callers ahead in the line (highest priority first, FIFO
+	// within one). SaveQueue replaces the queue's list with this one.
+	CallerPriorities []CallerPriority
+}
+
+// CallerPriority is a queue's rule for priority callers.
+type CallerPriority struct {
+	// Caller is a number, matched against the caller's E.164 form (+8613800138000) and the
+	// number as signalled, or a prefix of one ending in * (+86138*).
+	Caller   string
+	Priority int // 1–9; higher waits ahead
+}
+
+// maxPriority is the highest caller priority.
+const maxPriority = 9
+
+var callerRuleRE = regexp.MustCompile(`^\+?[0-9]{1,20}\*?$`)
+
+// callerPriority is the priority the queue's rules give a caller (0: none matches).
+func (q *Queue) callerPriority(e164, raw string) int {
+	best := 0
+	for _, r := range q.CallerPriorities {
+		if r.Priority <= best {
+			continue
+		}
+		if prefix, ok := strings.CutSuffix(r.Caller, "*"); ok {
+			if (e164 != "" && strings.HasPrefix(e164, prefix)) || (raw != "" && strings.HasPrefix(raw, prefix)) {
+				best = r.Priority
+			}
+		} else if r.Caller == e164 || r.Caller == raw {
+			best = r.Priority
+		}
+	}
+	return best
 }
 
 // SaveQueue adds or changes a queue.
@@ -254,6 +295,19 @@ func SaveQueue(ctx context.Context, pool *pgxpool.Pool, tenant string, q Queue) 
 	if q.ServiceLevel == 0 {
 		q.ServiceLevel = 20 * time.Second
 	}
+	seen := map[string]bool{}
+	for _, r := range q.CallerPriorities {
+		if !callerRuleRE.MatchString(r.Caller) {
+			return fault.Errorf(fault.Invalid, "queue %s: priority caller %q is not a number or a number prefix ending in *", q.Name, r.Caller)
+		}
+		if r.Priority < 1 || r.Priority > maxPriority {
+			return fault.Errorf(fault.Invalid, "queue %s: priority %d of caller %s, want 1–%d", q.Name, r.Priority, r.Caller, maxPriority)
+		}
+		if seen[r.Caller] {
+			return fault.Errorf(fault.Invalid, "queue %s: priority caller %s is listed twice", q.Name, r.Caller)
+		}
+		seen[r.Caller] = true
+	}
 	err := db.InTenant(ctx, pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO queues (name, strategy, ring_timeout_s, max_wait_s, overflow, wrapup_s, service_level_s, missed_limit)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -262,7 +316,19 @@ func SaveQueue(ctx context.Context, pool *pgxpool.Pool, tenant string, q Queue) 
 				service_level_s = excluded.service_level_s, missed_limit = excluded.missed_limit, updated_at = now()`,
 			q.Name, string(q.Strategy), seconds(q.RingTimeout), seconds(q.MaxWait), q.Overflow, seconds(q.WrapUp),
 			seconds(q.ServiceLevel), q.MissedLimit)
-		return err
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM queue_caller_priorities WHERE queue = $1`, q.Name); err != nil {
+			return err
+		}
+		for _, r := range q.CallerPriorities {
+			if _, err := tx.Exec(ctx, `INSERT INTO queue_caller_priorities (queue, caller, priority) VALUES ($1, $2, $3)`,
+				q.Name, r.Caller, r.Priority); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		if strings.Contains(err.Error(), "check constraint") {
@@ -324,7 +390,19 @@ func loadQueue(ctx context.Context, pool *pgxpool.Pool, tenant, name string) (*Q
 		q.Strategy = Strategy(strategy)
 		q.RingTimeout, q.MaxWait = time.Duration(ring)*time.Second, time.Duration(wait)*time.Second
 		q.WrapUp, q.ServiceLevel = time.Duration(wrap)*time.Second, time.Duration(sl)*time.Second
-		rows, err := tx.Query(ctx, `SELECT m.agent_id, coalesce(u.extension, ''), m.level FROM queue_members m
+		rows, err := tx.Query(ctx, `SELECT caller, priority FROM queue_caller_priorities WHERE queue = $1
+			ORDER BY priority DESC, caller`, name)
+		if err != nil {
+			return err
+		}
+		q.CallerPriorities, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (CallerPriority, error) {
+			var p CallerPriority
+			return p, r.Scan(&p.Caller, &p.Priority)
+		})
+		if err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT m.agent_id, coalesce(u.extension, ''), m.level FROM queue_members m
 			JOIN platform.users u ON u.id = m.agent_id AND NOT u.disabled
 			WHERE m.queue = $1 ORDER BY m.level, m.agent_id`, name)
 		if err != nil {
