@@ -323,7 +323,8 @@ func (s *Service) offer(c *call, req *sip.Request, tx sip.ServerTransaction, q *
 		if !s.setAgent(ctx, c.tenant, m.AgentID, Change{To: Reserved, Who: BySystem, CallID: c.id, From: Ready}) {
 			continue
 		}
-		l := &leg{agentID: m.AgentID, extension: m.Extension, contact: contacts[len(contacts)-1].Contact}
+		b := contacts[len(contacts)-1]
+		l := &leg{agentID: m.AgentID, extension: m.Extension, contact: b.Contact, source: b.Source}
 		if err := s.startLeg(c, req, l); err != nil {
 			s.log.Warn("ring agent", "agent", m.AgentID, "error", err)
 			s.setAgent(ctx, c.tenant, m.AgentID, Change{To: Ready, Who: BySystem, CallID: c.id, From: Reserved})

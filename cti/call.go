@@ -38,6 +38,8 @@ type call struct {
 	// line and read by the others under the line's lock.
 	didPriority int
 	priority    int
+
+	agentSource string // outbound: "network:addr" the agent's INVITE came from
 }
 
 func newCallID() string {
@@ -195,6 +197,7 @@ type leg struct {
 	agentID   int64
 	extension string
 	contact   sip.Uri
+	source    string // the binding's "network:addr" of the phone's REGISTER, "" for a trunk
 	req       *sip.Request
 	tx        sip.ClientTransaction
 }

@@ -208,6 +208,9 @@ func (s *Service) startLeg(c *call, callerReq *sip.Request, l *leg) error {
 	r.RemoveHeader("Route")
 	r.RemoveHeader("Proxy-Authorization") // the agent's credentials are for ctid only
 	dst, transport := destination(l.contact)
+	if network, addr := connOf(l.source); network != "" {
+		dst, transport = addr, strings.ToUpper(network) // the phone's own connection
+	}
 	r.SetDestination(dst)
 	r.SetTransport(transport)
 	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
@@ -432,6 +435,11 @@ func (s *Service) forwardInDialog(req *sip.Request, tx sip.ServerTransaction) {
 		next = rt.Address
 	}
 	dst, transport := destination(next)
+	if req.Route() == nil && c != nil {
+		if network, addr := c.phoneConn(req); network != "" {
+			dst, transport = addr, strings.ToUpper(network) // the phone's own connection
+		}
+	}
 	req.SetDestination(dst)
 	req.SetTransport(transport)
 	if req.Method == sip.ACK {

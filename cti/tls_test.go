@@ -56,7 +56,8 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, roots *x509
 }
 
 // A phone over TLS (verifying ctid's certificate) registers with digest and places an
-// outbound call through the tenant's trunk; ACK and BYE follow the Record-Route over TLS.
+// outbound call through the tenant's trunk (ACK and BYE follow the Record-Route over TLS);
+// then a trunk's call to a queue rings it and the trunk hangs up.
 func TestTLSPhoneRegistersAndCalls(t *testing.T) {
 	pool := sipTenantFixture(t)
 	ctx := ctxT(t)
@@ -130,18 +131,72 @@ func TestTLSPhoneRegistersAndCalls(t *testing.T) {
 		t.Fatalf("BYE over TLS: %v", err)
 	}
 	recv(t, trunk.byes, "BYE at the trunk")
-	for {
-		select {
-		case ev := <-sub.C:
-			if ev.Type != CallEnded {
-				continue
+	ended := func(what string) *CDR {
+		t.Helper()
+		for {
+			select {
+			case ev := <-sub.C:
+				if ev.Type == CallEnded {
+					return ev.CDR
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatalf("no call.ended for %s", what)
 			}
-			if ev.CDR.Result != Answered || ev.CDR.HangupBy != HangupAgent || ev.CDR.AgentID != u.ID {
-				t.Fatalf("CDR of the TLS phone's call = %+v", ev.CDR)
-			}
-			return
-		case <-time.After(15 * time.Second):
-			t.Fatal("no call.ended for the TLS phone's call")
 		}
+	}
+	if c := ended("the outbound call"); c.Result != Answered || c.HangupBy != HangupAgent || c.AgentID != u.ID {
+		t.Fatalf("CDR of the TLS phone's outbound call = %+v", c)
+	}
+
+	// An inbound call rings the phone over the connection it registered on (it listens on
+	// no port), and the trunk's BYE reaches it the same way.
+	if err := s.SaveQueue(ctx, "acme", Queue{Name: "sales"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveDID(ctx, "acme", DID{Number: testDID, Queue: "sales"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetQueueMember(ctx, "acme", "sales", u.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Agents().Set(ctx, "acme", u.ID, Change{To: Ready, Who: ByAgent}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsc := sipgo.NewDialogServerCache(client, contact)
+	rang, byes := make(chan struct{}, 1), make(chan struct{}, 1)
+	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
+		d, err := dsc.ReadInvite(req, tx)
+		if err != nil {
+			tx.Respond(sip.NewResponseFromRequest(req, 400, err.Error(), nil))
+			return
+		}
+		rang <- struct{}{}
+		d.Respond(200, "OK", []byte("v=0\r\n"), sip.NewHeader("Content-Type", "application/sdp"))
+		<-tx.Done()
+	})
+	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { _ = dsc.ReadAck(req, tx) })
+	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		if err := dsc.ReadBye(req, tx); err == nil {
+			byes <- struct{}{}
+		}
+	})
+	in := trunk.dial(ctx, s, testDID)
+	if err := in.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
+		t.Fatalf("inbound call to the TLS phone: %v", err)
+	}
+	recv(t, rang, "INVITE at the TLS phone")
+	if err := in.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Bye(ctx); err != nil {
+		t.Fatalf("trunk's BYE: %v", err)
+	}
+	recv(t, byes, "BYE at the TLS phone")
+	if c := ended("the inbound call"); c.Result != Answered || c.HangupBy != HangupCaller || c.AgentID != u.ID {
+		t.Fatalf("CDR of the inbound call to the TLS phone = %+v", c)
 	}
 }
