@@ -285,6 +285,11 @@ type rowPhone struct {
 	phone Phone
 }
 
+// run maps the header, then imports the rows as a pipeline: one goroutine reads the file
+// into chunks, workers on every core validate chunks and normalise their phone numbers
+// (libphonenumber is the import's main cost in Go), and this goroutine, the only one that
+// uses the transaction, checks each chunk against the file's earlier rows and the
+// database and copies it, in file order, while the workers prepare the next chunks.
 func (im *importer) run(ctx context.Context) error {
 	o, err := loadObject(ctx, im.tx, im.opts.Object)
 	if err != nil {
@@ -306,35 +311,133 @@ func (im *importer) run(ctx context.Context) error {
 			return fmt.Errorf("write rejects: %w", err)
 		}
 	}
-	rowNum := 1
-	var chunk []*pending
-	for {
-		cells, err := im.rows.Next()
-		if err == io.EOF {
-			break
-		}
-		rowNum++
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				return fault.Errorf(fault.Invalid, "row %d: the file is not valid CSV: %s", rowNum, pe.Err)
-			}
-			return fault.Errorf(fault.Invalid, "row %d: %s", rowNum, err)
-		}
-		if blank(cells) {
-			continue
-		}
-		im.report.Rows++
-		chunk = append(chunk, im.validate(ctx, rowNum, cells))
-		if len(chunk) == importChunk {
-			if err := im.flush(ctx, chunk); err != nil {
+	// Workers read the code tables from the cache only: load them all now.
+	for _, f := range im.o.Visible() {
+		if f.Type == TypeCode {
+			if _, err := im.codes.load(ctx, im.tx, f.CodeTable); err != nil {
 				return err
 			}
-			chunk = chunk[:0]
+		}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait() // the reader and workers are gone before Import closes the file
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for c := range im.chunks(ctx, &wg) {
+		select {
+		case <-c.ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if c.err != nil {
+			return c.err
+		}
+		im.report.Rows += len(c.rows)
+		if err := im.flush(ctx, c.rows); err != nil {
+			return err
 		}
 		im.progress(false)
 	}
-	return im.flush(ctx, chunk)
+	return ctx.Err()
+}
+
+// importChunksAhead is how many chunks may be read and prepared ahead of the one being
+// written, beyond one per worker.
+const importChunksAhead = 1
+
+// chunk is a run of rows of the file on its way through the import pipeline.
+type chunk struct {
+	raw   []rawRow
+	rows  []*pending // validated, phones normalised: set before ready is closed
+	err   error      // the file cannot be read on: set before ready is closed
+	ready chan struct{}
+}
+
+type rawRow struct {
+	row   int
+	cells []string
+}
+
+// chunks starts the reader and the workers; the channel yields the file's chunks in order,
+// each to be used once its ready channel is closed. Everything stops when ctx is done.
+func (im *importer) chunks(ctx context.Context, wg *sync.WaitGroup) <-chan *chunk {
+	workers := runtime.GOMAXPROCS(0)
+	ordered := make(chan *chunk, workers+importChunksAhead)
+	work := make(chan *chunk, workers+importChunksAhead)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(ordered)
+		defer close(work)
+		send := func(c *chunk) bool {
+			select {
+			case ordered <- c:
+			case <-ctx.Done():
+				return false
+			}
+			if c.err != nil {
+				close(c.ready)
+				return false
+			}
+			select {
+			case work <- c:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		c := &chunk{ready: make(chan struct{})}
+		rowNum := 1
+		for {
+			cells, err := im.rows.Next()
+			if err == io.EOF {
+				break
+			}
+			rowNum++
+			if err != nil {
+				var pe *csv.ParseError
+				if errors.As(err, &pe) {
+					c.err = fault.Errorf(fault.Invalid, "row %d: the file is not valid CSV: %s", rowNum, pe.Err)
+				} else {
+					c.err = fault.Errorf(fault.Invalid, "row %d: %s", rowNum, err)
+				}
+				send(c)
+				return
+			}
+			if blank(cells) {
+				continue
+			}
+			c.raw = append(c.raw, rawRow{rowNum, append([]string(nil), cells...)})
+			if len(c.raw) == importChunk {
+				if !send(c) {
+					return
+				}
+				c = &chunk{ready: make(chan struct{})}
+			}
+		}
+		if len(c.raw) > 0 {
+			send(c)
+		}
+	}()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				if ctx.Err() != nil { // the import has failed: drain the queue
+					close(c.ready)
+					continue
+				}
+				c.rows = make([]*pending, len(c.raw))
+				for i, r := range c.raw {
+					c.rows[i] = im.validate(r.row, r.cells)
+				}
+				c.raw = nil
+				close(c.ready)
+			}
+		}()
+	}
+	return ordered
 }
 
 func blank(cells []string) bool {
@@ -395,15 +498,15 @@ func (im *importer) mapHeader(header []string) error {
 	return nil
 }
 
-// validate checks one row on its own; database checks follow per chunk.
-func (im *importer) validate(ctx context.Context, row int, cells []string) *pending {
-	p := &pending{row: row, cells: append([]string(nil), cells...), values: map[*Field]any{}}
-	present := map[*Field]bool{}
+// validate checks one row on its own and normalises its phone numbers; it runs on the
+// pipeline's workers, so it reads only what is fixed during the import. Checks against
+// earlier rows and the database follow per chunk, in order.
+func (im *importer) validate(row int, cells []string) *pending {
+	p := &pending{row: row, cells: cells, values: map[*Field]any{}}
 	for i, f := range im.columns {
 		if f == nil || i >= len(cells) {
 			continue
 		}
-		present[f] = true
 		cell := cells[i]
 		if len(cell) > maxImportCellBytes {
 			p.errs = append(p.errs, RowError{row, im.header[i], "cell is too long"})
@@ -411,7 +514,7 @@ func (im *importer) validate(ctx context.Context, row int, cells []string) *pend
 		}
 		v, err := parseValueIn(f, cell, im.loc)
 		if err == nil && v != nil && f.Type == TypeCode {
-			v, err = im.codes.resolve(ctx, im.tx, f, v)
+			v, err = im.codes.resolveLoaded(f, v)
 		}
 		if err != nil {
 			p.errs = append(p.errs, RowError{row, im.header[i], fault.MessageOf(err)})
@@ -435,45 +538,19 @@ func (im *importer) validate(ctx context.Context, row int, cells []string) *pend
 			p.errs = append(p.errs, RowError{row, im.columnOf(f), "is required"})
 		}
 	}
-	// duplicates within the file
 	for _, f := range im.o.Visible() {
 		if f.Type == TypePhone {
 			for _, raw := range phoneValues(p.values[f]) {
-				p.phones = append(p.phones, rowPhone{field: f, phone: Phone{Raw: raw}})
-			}
-		}
-	}
-	for f, v := range p.values {
-		if f.Unique {
-			k := f.Key + "\x00" + fmt.Sprint(v)
-			if first, ok := im.seenUnique[k]; ok {
-				p.errs = append(p.errs, RowError{row, im.columnOf(f), fmt.Sprintf("value %v is also in row %d", v, first)})
-			} else {
-				im.seenUnique[k] = row
+				p.phones = append(p.phones, rowPhone{field: f, phone: Normalize(raw, im.t.Region)})
 			}
 		}
 	}
 	return p
 }
 
-// normalise normalises the chunk's phone numbers on every core (libphonenumber is the
-// import's main cost), then finds numbers that an earlier row of the file already had.
-func (im *importer) normalise(chunk []*pending) {
-	workers := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(chunk); i += workers {
-				for j := range chunk[i].phones {
-					rp := &chunk[i].phones[j]
-					rp.phone = Normalize(rp.phone.Raw, im.t.Region)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+// checkFile finds, in file order, phone numbers and unique values that an earlier row of
+// the file already had.
+func (im *importer) checkFile(chunk []*pending) {
 	for _, p := range chunk {
 		for _, rp := range p.phones {
 			k := phoneKey(rp.phone)
@@ -484,6 +561,18 @@ func (im *importer) normalise(chunk []*pending) {
 				p.errs = append(p.errs, RowError{p.row, im.columnOf(rp.field), fmt.Sprintf("phone %s is also in row %d", rp.phone.Raw, first)})
 			} else {
 				im.seenPhones[k] = p.row
+			}
+		}
+		for _, f := range im.o.Visible() {
+			v, ok := p.values[f]
+			if !ok || !f.Unique {
+				continue
+			}
+			k := f.Key + "\x00" + fmt.Sprint(v)
+			if first, ok := im.seenUnique[k]; ok {
+				p.errs = append(p.errs, RowError{p.row, im.columnOf(f), fmt.Sprintf("value %v is also in row %d", v, first)})
+			} else {
+				im.seenUnique[k] = p.row
 			}
 		}
 	}
@@ -512,7 +601,7 @@ func (im *importer) flush(ctx context.Context, chunk []*pending) error {
 	if len(chunk) == 0 {
 		return nil
 	}
-	im.normalise(chunk)
+	im.checkFile(chunk)
 	if err := im.checkExisting(ctx, chunk); err != nil {
 		return err
 	}
@@ -622,19 +711,52 @@ func (im *importer) checkExisting(ctx context.Context, chunk []*pending) error {
 				p.errs = append(p.errs, RowError{p.row, im.columnOf(f), fmt.Sprintf("phone %s already belongs to %s record %d", raw, im.o.Key, id)})
 			}
 		}
-		for f, v := range p.values {
-			switch {
-			case f.Type == TypeReference:
-				if err := checkReference(ctx, im.tx, f, v.(int64)); err != nil {
-					if fault.CodeOf(err) == fault.Internal {
-						return err
-					}
-					p.errs = append(p.errs, RowError{p.row, im.columnOf(f), fault.MessageOf(err)})
-				}
+	}
+	if err := im.checkReferences(ctx, chunk); err != nil {
+		return err
+	}
+	return im.checkUnique(ctx, chunk)
+}
+
+// checkReferences finds references to records that do not exist, with one query per
+// reference field and chunk.
+func (im *importer) checkReferences(ctx context.Context, chunk []*pending) error {
+	for _, f := range im.o.Visible() {
+		if f.Type != TypeReference {
+			continue
+		}
+		var ids []int64
+		for _, p := range chunk {
+			if v, ok := p.values[f]; ok {
+				ids = append(ids, v.(int64))
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		ref, err := loadObject(ctx, im.tx, f.RefObject)
+		if err != nil {
+			return err
+		}
+		rows, err := im.tx.Query(ctx, "SELECT id FROM "+ident(ref.Table)+" WHERE id = ANY($1) AND deleted_at IS NULL", ids)
+		if err != nil {
+			return fmt.Errorf("check references of %q: %w", f.Key, err)
+		}
+		found, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return fmt.Errorf("check references of %q: %w", f.Key, err)
+		}
+		exists := make(map[int64]bool, len(found))
+		for _, id := range found {
+			exists[id] = true
+		}
+		for _, p := range chunk {
+			if v, ok := p.values[f]; ok && !exists[v.(int64)] {
+				p.errs = append(p.errs, RowError{p.row, im.columnOf(f), fmt.Sprintf("%s record %d does not exist", ref.Key, v.(int64))})
 			}
 		}
 	}
-	return im.checkUnique(ctx, chunk)
+	return nil
 }
 
 func (im *importer) checkUnique(ctx context.Context, chunk []*pending) error {

@@ -538,6 +538,22 @@ func (c *codeCache) resolve(ctx context.Context, tx pgx.Tx, f *Field, v any) (an
 	if err != nil {
 		return nil, err
 	}
+	return resolveCodes(m, f, v)
+}
+
+// resolveLoaded is resolve for a cache that already holds f's code table; it reads only
+// the cache, so goroutines may share it once loading is over.
+func (c *codeCache) resolveLoaded(f *Field, v any) (any, error) {
+	m, ok := c.tables[f.CodeTable]
+	if !ok {
+		return nil, fmt.Errorf("codes of %q are not loaded", f.CodeTable)
+	}
+	return resolveCodes(m, f, v)
+}
+
+// resolveCodes resolves v with m, a code table as codeCache.load returns it.
+func resolveCodes(m map[string]string, f *Field, v any) (any, error) {
+	var err error
 	one := func(s string) (string, error) {
 		if code, ok := m["\x00"+s]; ok {
 			return code, nil
