@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -50,7 +49,7 @@ type LookupResult struct {
 // lookupSQL finds the best match per record among the active phone keys and ranks the
 // records. Every condition is on an indexed column of phone_keys: equality for the three
 // keys, and a range on the reversed digits for last-N (a prefix of the reversed string).
-const lookupSQL = `SELECT object_id, record_id, field_id, raw, rank, contact_at, count(*) OVER ()
+const lookupSQL = `SELECT object_id, record_id, field_id, raw, rank, contact_at, count(*) OVER () AS total
 FROM (
 	SELECT DISTINCT ON (object_id, record_id) object_id, record_id, field_id, raw, contact_at,
 		CASE WHEN e164 = $1 THEN 1 WHEN national = $2 THEN 2 WHEN stripped = $3 THEN 3 ELSE 4 END AS rank
@@ -84,10 +83,23 @@ var schemaRE = regexp.MustCompile(`^t_[a-z][a-z0-9_]{1,30}$`)
 // minLookupDigits: shorter stripped numbers (112, 10086...) are service numbers, not customers.
 const minLookupDigits = 5
 
+// lookupRecordsSQL is the whole caller lookup, one statement and so one round trip: the
+// matches of lookupSQL (%[1]s) with the record of each, read by primary key (%[2]s: a CASE
+// on the match's object id with one scalar subquery per object whose phone fields match
+// callers; only the branch of the match's object runs).
+const lookupRecordsSQL = `WITH best AS (%[1]s)
+SELECT b.object_id, b.record_id, b.field_id, b.raw, b.rank, b.contact_at, b.total, %[2]s AS doc
+FROM best b
+ORDER BY b.rank, b.contact_at DESC, b.record_id DESC`
+
+// lookupRecordSQL is one object's branch of lookupRecordsSQL.
+const lookupRecordSQL = `WHEN %d THEN (SELECT to_jsonb(x) - 'deleted_at' FROM %s x WHERE x.id = b.record_id AND x.deleted_at IS NULL)`
+
 // Lookup matches a caller's number against every phone field marked for matching, in all
-// of t's objects. It reads the phone_keys indexes, then the matched records by primary key.
-// Tables are named with their schema rather than through a scoped transaction: this is the
-// hot path of every screen pop and saves the round trips of BEGIN/SET/COMMIT.
+// of t's objects, and reads the matched records, in one statement: this is the hot path of
+// every screen pop. Tables are named with their schema rather than through a scoped
+// transaction, which saves the round trips of BEGIN/SET/COMMIT; the schema is the
+// tenant's own and the tables come from its catalogue, so the statement reads nothing else.
 func (s *Store) Lookup(ctx context.Context, t *account.Tenant, caller string) (*LookupResult, error) {
 	start := time.Now()
 	res := &LookupResult{Caller: Normalize(caller, t.Region), Reason: ReasonNone}
@@ -103,140 +115,139 @@ func (s *Store) Lookup(ctx context.Context, t *account.Tenant, caller string) (*
 	if !schemaRE.MatchString(schema) {
 		return nil, fmt.Errorf("lookup: tenant %q has a bad schema name %q", t.Code, schema)
 	}
-	rows, err := s.pool.Query(ctx, fmt.Sprintf(lookupSQL, pgx.Identifier{schema, "phone_keys"}.Sanitize()), s.lookupArgs(res.Caller)...)
+	cat, err := s.lookupCatalogue(ctx, schema, false)
 	if err != nil {
 		return nil, fmt.Errorf("lookup %q: %w", caller, err)
 	}
-	var fieldIDs []int64
-	objectIDs := map[int64][]int64{}
-	for rows.Next() {
-		var m Match
-		var objectID, fieldID int64
-		var total int64
-		if err := rows.Scan(&objectID, &m.RecordID, &fieldID, &m.Number, &m.Rank, &m.ContactAt, &total); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("lookup %q: %w", caller, err)
+	matches, total, stale, err := s.lookupOnce(ctx, cat, res.Caller)
+	if err == nil && stale {
+		// A match of an object or field made since the catalogue was read (or by another
+		// process): read the catalogue again and look up again.
+		if cat, err = s.lookupCatalogue(ctx, schema, true); err == nil {
+			matches, total, _, err = s.lookupOnce(ctx, cat, res.Caller)
 		}
-		m.Reason = reasons[m.Rank]
-		m.Object = strconv.FormatInt(objectID, 10) // replaced by the key below
-		m.Field = strconv.FormatInt(fieldID, 10)
-		res.Total = int(total)
-		res.Matches = append(res.Matches, m)
-		fieldIDs = append(fieldIDs, fieldID)
-		objectIDs[objectID] = append(objectIDs[objectID], m.RecordID)
 	}
-	if err := rows.Err(); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("lookup %q: %w", caller, err)
 	}
-	if len(res.Matches) == 0 {
-		return res, nil
-	}
-	res.Reason = res.Matches[0].Reason
-	if err := s.fillMatches(ctx, schema, res, fieldIDs, objectIDs); err != nil {
-		return nil, fmt.Errorf("lookup %q: %w", caller, err)
+	res.Matches, res.Total = matches, total
+	if len(matches) > 0 {
+		res.Reason = matches[0].Reason
 	}
 	return res, nil
 }
 
-// fillMatches loads, in one round trip, the field keys and the records of the matches.
-func (s *Store) fillMatches(ctx context.Context, schema string, res *LookupResult, fieldIDs []int64, objectIDs map[int64][]int64) error {
-	objs, err := s.objectRefs(ctx, schema, objectIDs)
+// lookupOnce runs lookupRecordsSQL. stale: a match names an object or field that cat does
+// not know of, so its record or field key is missing.
+func (s *Store) lookupOnce(ctx context.Context, cat *lookupCatalogue, caller Phone) (matches []Match, total int, stale bool, err error) {
+	rows, err := s.pool.Query(ctx, cat.sql, s.lookupArgs(caller)...)
 	if err != nil {
-		return err
+		return nil, 0, false, err
 	}
-	batch := &pgx.Batch{}
-	fieldKeys := map[string]string{}
-	batch.Queue(`SELECT id, key FROM `+pgx.Identifier{schema, "data_fields"}.Sanitize()+` WHERE id = ANY($1)`, fieldIDs).
-		Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var id int64
-				var key string
-				if err := rows.Scan(&id, &key); err != nil {
-					return err
-				}
-				fieldKeys[strconv.FormatInt(id, 10)] = key
+	defer rows.Close()
+	for rows.Next() {
+		var m Match
+		var objectID, fieldID, n int64
+		var doc []byte
+		if err := rows.Scan(&objectID, &m.RecordID, &fieldID, &m.Number, &m.Rank, &m.ContactAt, &n, &doc); err != nil {
+			return nil, 0, false, err
+		}
+		m.Reason = reasons[m.Rank]
+		obj, okObject := cat.objects[objectID]
+		key, okField := cat.fields[fieldID]
+		if !okObject || !okField || !cat.records[objectID] {
+			stale = true
+		}
+		m.Object, m.Field = obj.key, key
+		if doc != nil {
+			if err := json.Unmarshal(doc, &m.Record); err != nil {
+				return nil, 0, false, fmt.Errorf("record %d of %q: %w", m.RecordID, obj.key, err)
 			}
-			return rows.Err()
-		})
-	records := map[string]map[string]any{}
-	for objectID, ids := range objectIDs {
-		ref := objs[objectID]
-		batch.Queue(`SELECT id, to_jsonb(r) - 'deleted_at' FROM `+pgx.Identifier{schema, ref.table}.Sanitize()+
-			` r WHERE id = ANY($1) AND deleted_at IS NULL`, ids).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var id int64
-				var doc []byte
-				if err := rows.Scan(&id, &doc); err != nil {
-					return err
-				}
-				var rec map[string]any
-				if err := json.Unmarshal(doc, &rec); err != nil {
-					return err
-				}
-				records[strconv.FormatInt(objectID, 10)+"/"+strconv.FormatInt(id, 10)] = rec
-			}
-			return rows.Err()
-		})
+		}
+		total = int(n)
+		matches = append(matches, m)
 	}
-	if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
-		return err
-	}
-	for i := range res.Matches {
-		m := &res.Matches[i]
-		m.Record = records[m.Object+"/"+strconv.FormatInt(m.RecordID, 10)]
-		objectID, _ := strconv.ParseInt(m.Object, 10, 64)
-		m.Object = objs[objectID].key
-		m.Field = fieldKeys[m.Field]
-	}
-	return nil
+	return matches, total, stale, rows.Err()
 }
 
-// objectRef is what Lookup needs of an object. Objects are never deleted and their key
-// and table never change, so these are cached for the life of the Store.
+// objectRef is what Lookup needs of an object.
 type objectRef struct{ key, table string }
 
-type objectCache struct {
-	mu   sync.Mutex
-	refs map[string]map[int64]objectRef // schema → object id → ref
+// lookupCatalogue is what Lookup needs of a tenant's catalogue, with its statement built.
+// Objects are never deleted and their tables never change; a field's key can (rename),
+// so the Store forgets a tenant's catalogue whenever it changes one of its objects or
+// fields, and Lookup reads it again when a match names something it does not know.
+type lookupCatalogue struct {
+	sql     string
+	objects map[int64]objectRef
+	records map[int64]bool   // objects the statement reads records of
+	fields  map[int64]string // phone field id → key
 }
 
-func (s *Store) objectRefs(ctx context.Context, schema string, want map[int64][]int64) (map[int64]objectRef, error) {
-	s.objects.mu.Lock()
-	known := s.objects.refs[schema]
-	missing := false
-	for id := range want {
-		if _, ok := known[id]; !ok {
-			missing = true
+type lookupCache struct {
+	mu   sync.Mutex
+	cats map[string]*lookupCatalogue // by schema
+}
+
+// forgetLookup drops the catalogue Lookup keeps for schema, after a change to it.
+func (s *Store) forgetLookup(schema string) {
+	s.lookups.mu.Lock()
+	delete(s.lookups.cats, schema)
+	s.lookups.mu.Unlock()
+}
+
+func (s *Store) lookupCatalogue(ctx context.Context, schema string, fresh bool) (*lookupCatalogue, error) {
+	if !fresh {
+		s.lookups.mu.Lock()
+		cat := s.lookups.cats[schema]
+		s.lookups.mu.Unlock()
+		if cat != nil {
+			return cat, nil
 		}
 	}
-	s.objects.mu.Unlock()
-	if missing {
-		rows, err := s.pool.Query(ctx, `SELECT id, key, table_name FROM `+pgx.Identifier{schema, "data_objects"}.Sanitize())
-		if err != nil {
-			return nil, err
-		}
-		fresh := map[int64]objectRef{}
-		for rows.Next() {
-			var id int64
-			var ref objectRef
-			if err := rows.Scan(&id, &ref.key, &ref.table); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			fresh[id] = ref
-		}
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		known = fresh
-		s.objects.mu.Lock()
-		if s.objects.refs == nil {
-			s.objects.refs = map[string]map[int64]objectRef{}
-		}
-		s.objects.refs[schema] = fresh
-		s.objects.mu.Unlock()
+	rows, err := s.pool.Query(ctx, `SELECT o.id, o.key, o.table_name, f.id, f.key, f.match_caller
+		FROM `+pgx.Identifier{schema, "data_objects"}.Sanitize()+` o
+		LEFT JOIN `+pgx.Identifier{schema, "data_fields"}.Sanitize()+` f ON f.object_id = o.id AND f.type = 'phone'
+		ORDER BY o.id`)
+	if err != nil {
+		return nil, fmt.Errorf("read catalogue: %w", err)
 	}
-	return known, nil
+	cat := &lookupCatalogue{objects: map[int64]objectRef{}, records: map[int64]bool{}, fields: map[int64]string{}}
+	var branches []string
+	for rows.Next() {
+		var objectID int64
+		var ref objectRef
+		var fieldID *int64
+		var fieldKey *string
+		var match *bool
+		if err := rows.Scan(&objectID, &ref.key, &ref.table, &fieldID, &fieldKey, &match); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read catalogue: %w", err)
+		}
+		cat.objects[objectID] = ref
+		if fieldID != nil {
+			cat.fields[*fieldID] = *fieldKey
+		}
+		if match != nil && *match && !cat.records[objectID] {
+			cat.records[objectID] = true
+			branches = append(branches, fmt.Sprintf(lookupRecordSQL, objectID, pgx.Identifier{schema, ref.table}.Sanitize()))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read catalogue: %w", err)
+	}
+	doc := "NULL::jsonb"
+	if len(branches) > 0 {
+		doc = "CASE b.object_id " + strings.Join(branches, " ") + " END"
+	}
+	cat.sql = fmt.Sprintf(lookupRecordsSQL, fmt.Sprintf(lookupSQL, pgx.Identifier{schema, "phone_keys"}.Sanitize()), doc)
+	s.lookups.mu.Lock()
+	if s.lookups.cats == nil {
+		s.lookups.cats = map[string]*lookupCatalogue{}
+	}
+	s.lookups.cats[schema] = cat
+	s.lookups.mu.Unlock()
+	return cat, nil
 }
 
 // ExplainLookup returns PostgreSQL's plan of the caller-matching query for caller, to show
@@ -246,8 +257,11 @@ func (s *Store) ExplainLookup(ctx context.Context, t *account.Tenant, caller str
 	if !schemaRE.MatchString(schema) {
 		return "", fmt.Errorf("explain lookup: bad schema name %q", schema)
 	}
-	rows, err := s.pool.Query(ctx, "EXPLAIN "+fmt.Sprintf(lookupSQL, pgx.Identifier{schema, "phone_keys"}.Sanitize()),
-		s.lookupArgs(Normalize(caller, t.Region))...)
+	cat, err := s.lookupCatalogue(ctx, schema, true)
+	if err != nil {
+		return "", fmt.Errorf("explain lookup: %w", err)
+	}
+	rows, err := s.pool.Query(ctx, "EXPLAIN "+cat.sql, s.lookupArgs(Normalize(caller, t.Region))...)
 	if err != nil {
 		return "", fmt.Errorf("explain lookup: %w", err)
 	}

@@ -42,7 +42,7 @@ type Store struct {
 	log     *slog.Logger
 	metrics *metrics
 	opts    Options
-	objects objectCache
+	lookups lookupCache
 }
 
 // New makes a Store on pool. reg receives the package's metrics (nil: not registered).
