@@ -64,7 +64,7 @@ func (ct *CodeTable) Code(code string) (Code, bool) {
 }
 
 // CreateCodeTable adds an empty code table.
-func (s *Store) CreateCodeTable(ctx context.Context, t *account.Tenant, key, nameEN, nameZH string) (*CodeTable, error) {
+func (s *Store) CreateCodeTable(ctx context.Context, t *account.Tenant, key, nameEN, nameZH string, actor account.Actor) (*CodeTable, error) {
 	if err := checkKey("code table", key); err != nil {
 		return nil, err
 	}
@@ -72,12 +72,12 @@ func (s *Store) CreateCodeTable(ctx context.Context, t *account.Tenant, key, nam
 	if err := checkName(fmt.Sprintf("code table %q", key), nameEN, nameZH); err != nil {
 		return nil, err
 	}
-	err := s.inTenant(ctx, t, func(tx pgx.Tx) error {
+	err := s.changeCatalogue(ctx, t, actor, func(tx pgx.Tx) (catalogueChange, error) {
 		_, err := tx.Exec(ctx, `INSERT INTO code_tables (key, name_en, name_zh) VALUES ($1, $2, $3)`, key, nameEN, nameZH)
 		if isUniqueViolation(err) {
-			return fault.Errorf(fault.Conflict, "code table %q already exists", key)
+			return catalogueChange{}, fault.Errorf(fault.Conflict, "code table %q already exists", key)
 		}
-		return err
+		return catalogueChange{AuditCodeTableCreate, key, map[string]any{"name_en": nameEN, "name_zh": nameZH}}, err
 	})
 	if err != nil {
 		return nil, wrapUnlessFault(err, "create code table %q", key)
@@ -86,24 +86,33 @@ func (s *Store) CreateCodeTable(ctx context.Context, t *account.Tenant, key, nam
 }
 
 // RenameCodeTable changes a code table's names.
-func (s *Store) RenameCodeTable(ctx context.Context, t *account.Tenant, key, nameEN, nameZH string) error {
+func (s *Store) RenameCodeTable(ctx context.Context, t *account.Tenant, key, nameEN, nameZH string, actor account.Actor) error {
 	nameEN, nameZH = strings.TrimSpace(nameEN), strings.TrimSpace(nameZH)
 	if err := checkName(fmt.Sprintf("code table %q", key), nameEN, nameZH); err != nil {
 		return err
 	}
-	err := s.inTenant(ctx, t, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE code_tables SET name_en = $2, name_zh = $3 WHERE key = $1`, key, nameEN, nameZH)
-		if err == nil && tag.RowsAffected() == 0 {
-			return fault.Errorf(fault.NotFound, "code table %q does not exist", key)
+	err := s.changeCatalogue(ctx, t, actor, func(tx pgx.Tx) (catalogueChange, error) {
+		var before map[string]any
+		var en, zh string
+		err := tx.QueryRow(ctx, `SELECT name_en, name_zh FROM code_tables WHERE key = $1 FOR UPDATE`, key).Scan(&en, &zh)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return catalogueChange{}, fault.Errorf(fault.NotFound, "code table %q does not exist", key)
 		}
-		return err
+		if err != nil {
+			return catalogueChange{}, err
+		}
+		before = map[string]any{"name_en": en, "name_zh": zh}
+		if _, err := tx.Exec(ctx, `UPDATE code_tables SET name_en = $2, name_zh = $3 WHERE key = $1`, key, nameEN, nameZH); err != nil {
+			return catalogueChange{}, err
+		}
+		return catalogueChange{AuditCodeTableRename, key, changes(before, map[string]any{"name_en": nameEN, "name_zh": nameZH})}, nil
 	})
 	return wrapUnlessFault(err, "rename code table %q", key)
 }
 
 // PutCode adds code to table key, or changes it when it exists. Codes are never deleted
 // (records keep them): disable them instead. Lists have at most two levels.
-func (s *Store) PutCode(ctx context.Context, t *account.Tenant, key string, c Code) error {
+func (s *Store) PutCode(ctx context.Context, t *account.Tenant, key string, c Code, actor account.Actor) error {
 	c.LabelEN, c.LabelZH = strings.TrimSpace(c.LabelEN), strings.TrimSpace(c.LabelZH)
 	if !codeRE.MatchString(c.Code) {
 		return fault.Errorf(fault.Invalid, "code %q is not valid: want 1–64 of A–Z, a–z, 0–9, _ . - (starting with a letter or digit)", c.Code)
@@ -117,40 +126,64 @@ func (s *Store) PutCode(ctx context.Context, t *account.Tenant, key string, c Co
 	if c.Parent == c.Code {
 		return fault.Errorf(fault.Invalid, "code %q cannot be its own parent", c.Code)
 	}
-	err := s.inTenant(ctx, t, func(tx pgx.Tx) error {
+	err := s.changeCatalogue(ctx, t, actor, func(tx pgx.Tx) (catalogueChange, error) {
 		var exists bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM code_tables WHERE key = $1)`, key).Scan(&exists); err != nil {
-			return err
+			return catalogueChange{}, err
 		}
 		if !exists {
-			return fault.Errorf(fault.NotFound, "code table %q does not exist", key)
+			return catalogueChange{}, fault.Errorf(fault.NotFound, "code table %q does not exist", key)
 		}
 		if c.Parent != "" {
 			var grand *string
 			err := tx.QueryRow(ctx, `SELECT parent FROM codes WHERE table_key = $1 AND code = $2`, key, c.Parent).Scan(&grand)
 			if errors.Is(err, pgx.ErrNoRows) {
-				return fault.Errorf(fault.Invalid, "code %q: parent %q is not a code of %q", c.Code, c.Parent, key)
+				return catalogueChange{}, fault.Errorf(fault.Invalid, "code %q: parent %q is not a code of %q", c.Code, c.Parent, key)
 			}
 			if err != nil {
-				return err
+				return catalogueChange{}, err
 			}
 			if grand != nil {
-				return fault.Errorf(fault.Invalid, "code %q: parent %q is itself under %q; code tables have two levels", c.Code, c.Parent, *grand)
+				return catalogueChange{}, fault.Errorf(fault.Invalid, "code %q: parent %q is itself under %q; code tables have two levels", c.Code, c.Parent, *grand)
 			}
 			var hasChildren bool
 			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM codes WHERE table_key = $1 AND parent = $2)`, key, c.Code).Scan(&hasChildren); err != nil {
-				return err
+				return catalogueChange{}, err
 			}
 			if hasChildren {
-				return fault.Errorf(fault.Invalid, "code %q has codes under it, so it cannot go under %q; code tables have two levels", c.Code, c.Parent)
+				return catalogueChange{}, fault.Errorf(fault.Invalid, "code %q has codes under it, so it cannot go under %q; code tables have two levels", c.Code, c.Parent)
 			}
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO codes (table_key, code, parent, label_en, label_zh, position, enabled)
+		var before map[string]any
+		var parent *string
+		var en, zh string
+		var position int
+		var enabled bool
+		err := tx.QueryRow(ctx, `SELECT parent, label_en, label_zh, position, enabled FROM codes WHERE table_key = $1 AND code = $2 FOR UPDATE`,
+			key, c.Code).Scan(&parent, &en, &zh, &position, &enabled)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return catalogueChange{}, err
+		default:
+			before = map[string]any{"parent": "", "label_en": en, "label_zh": zh, "position": position, "enabled": enabled}
+			if parent != nil {
+				before["parent"] = *parent
+			}
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO codes (table_key, code, parent, label_en, label_zh, position, enabled)
 			VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7)
 			ON CONFLICT (table_key, code) DO UPDATE SET parent = EXCLUDED.parent, label_en = EXCLUDED.label_en,
 				label_zh = EXCLUDED.label_zh, position = EXCLUDED.position, enabled = EXCLUDED.enabled`,
 			key, c.Code, c.Parent, c.LabelEN, c.LabelZH, c.Position, c.Enabled)
-		return err
+		if err != nil {
+			return catalogueChange{}, err
+		}
+		after := map[string]any{"parent": c.Parent, "label_en": c.LabelEN, "label_zh": c.LabelZH, "position": c.Position, "enabled": c.Enabled}
+		if before == nil {
+			return catalogueChange{AuditCodePut, key + "/" + c.Code, map[string]any{"created": after}}, nil
+		}
+		return catalogueChange{AuditCodePut, key + "/" + c.Code, changes(before, after)}, nil
 	})
 	return wrapUnlessFault(err, "put code %q in %q", c.Code, key)
 }

@@ -188,16 +188,26 @@ func columnType(f *Field) string {
 }
 
 // AddField adds a field to an object: a catalogue row and ALTER TABLE ... ADD COLUMN in one
-// transaction.
-func (s *Store) AddField(ctx context.Context, t *account.Tenant, objectKey string, nf NewField) (*Field, error) {
+// transaction, with its audit-log entry as actor's.
+func (s *Store) AddField(ctx context.Context, t *account.Tenant, objectKey string, nf NewField, actor account.Actor) (*Field, error) {
 	var f *Field
-	err := s.inTenant(ctx, t, func(tx pgx.Tx) error {
+	err := s.changeCatalogue(ctx, t, actor, func(tx pgx.Tx) (catalogueChange, error) {
 		o, err := loadObject(ctx, tx, objectKey)
 		if err != nil {
-			return err
+			return catalogueChange{}, err
 		}
-		f, err = addField(ctx, tx, o, nf)
-		return err
+		if f, err = addField(ctx, tx, o, nf); err != nil {
+			return catalogueChange{}, err
+		}
+		detail := f.auditOptions()
+		detail["type"] = describeType(f.Type, f.Multi)
+		if f.CodeTable != "" {
+			detail["code_table"] = f.CodeTable
+		}
+		if f.RefObject != "" {
+			detail["ref_object"] = f.RefObject
+		}
+		return catalogueChange{AuditFieldAdd, o.Key + "." + f.Key, detail}, nil
 	})
 	if err != nil {
 		return nil, wrapUnlessFault(err, "add field %q to %q", nf.Key, objectKey)
@@ -313,17 +323,18 @@ type FieldOptions struct {
 }
 
 // UpdateField changes a field's labels and options. Making it unique fails with a Conflict
-// naming the field when existing records share values.
-func (s *Store) UpdateField(ctx context.Context, t *account.Tenant, objectKey, fieldKey string, opts FieldOptions) (*Field, error) {
+// naming the field when existing records share values. The audit log records each changed
+// option as actor's.
+func (s *Store) UpdateField(ctx context.Context, t *account.Tenant, objectKey, fieldKey string, opts FieldOptions, actor account.Actor) (*Field, error) {
 	var f *Field
-	err := s.inTenant(ctx, t, func(tx pgx.Tx) error {
+	err := s.changeCatalogue(ctx, t, actor, func(tx pgx.Tx) (catalogueChange, error) {
 		o, err := loadObject(ctx, tx, objectKey)
 		if err != nil {
-			return err
+			return catalogueChange{}, err
 		}
 		cur := o.Field(fieldKey)
 		if cur == nil {
-			return fault.Errorf(fault.NotFound, "object %q has no field %q", objectKey, fieldKey)
+			return catalogueChange{}, fault.Errorf(fault.NotFound, "object %q has no field %q", objectKey, fieldKey)
 		}
 		nf := NewField{Key: cur.Key, Type: cur.Type, LabelEN: opts.LabelEN, LabelZH: opts.LabelZH, MaxLength: opts.MaxLength,
 			CodeTable: cur.CodeTable, Multi: cur.Multi, RefObject: cur.RefObject, Unique: opts.Unique, MatchCaller: opts.MatchCaller}
@@ -331,7 +342,7 @@ func (s *Store) UpdateField(ctx context.Context, t *account.Tenant, objectKey, f
 			nf.MaxLength = cur.MaxLength
 		}
 		if err := nf.check(o); err != nil {
-			return err
+			return catalogueChange{}, err
 		}
 		next := *cur
 		next.LabelEN, next.LabelZH, next.MaxLength = nf.LabelEN, nf.LabelZH, nf.MaxLength
@@ -346,25 +357,27 @@ func (s *Store) UpdateField(ctx context.Context, t *account.Tenant, objectKey, f
 				err = checkCodes(ctx, tx, &next, v)
 			}
 			if err != nil {
-				return fault.Errorf(fault.Invalid, "field %q: default: %s", fieldKey, fault.MessageOf(err))
+				return catalogueChange{}, fault.Errorf(fault.Invalid, "field %q: default: %s", fieldKey, fault.MessageOf(err))
 			}
 		}
 		next.Default = opts.Default
 		if err := alterField(ctx, tx, o, cur, &next); err != nil {
-			return err
+			return catalogueChange{}, err
 		}
 		_, err = tx.Exec(ctx, `UPDATE data_fields SET label_en = $2, label_zh = $3, max_length = $4, required = $5, is_unique = $6,
 			default_value = $7, searchable = $8, in_list = $9, position = $10, match_caller = $11 WHERE id = $1`,
 			cur.ID, next.LabelEN, next.LabelZH, next.MaxLength, next.Required, next.Unique, next.Default,
 			next.Searchable, next.InList, next.Position, next.MatchCaller)
 		if err != nil {
-			return err
+			return catalogueChange{}, err
 		}
 		f = &next
 		if next.MatchCaller != cur.MatchCaller {
-			return setPhoneMatching(ctx, tx, cur, next.MatchCaller && !cur.Hidden)
+			if err := setPhoneMatching(ctx, tx, cur, next.MatchCaller && !cur.Hidden); err != nil {
+				return catalogueChange{}, err
+			}
 		}
-		return nil
+		return catalogueChange{AuditFieldUpdate, o.Key + "." + cur.Key, changes(cur.auditOptions(), next.auditOptions())}, nil
 	})
 	if err != nil {
 		return nil, wrapUnlessFault(err, "update field %q of %q", fieldKey, objectKey)
@@ -408,36 +421,46 @@ func alterField(ctx context.Context, tx pgx.Tx, o *Object, cur, next *Field) err
 // HideField removes a field from forms, lists and matching; its column and data stay, and
 // UnhideField brings it back. Queries that use the field are named in a Conflict error
 // unless force is set; with force they are returned.
-func (s *Store) HideField(ctx context.Context, t *account.Tenant, objectKey, fieldKey string, force bool) (usedBy []string, err error) {
-	return s.setHidden(ctx, t, objectKey, fieldKey, true, force)
+func (s *Store) HideField(ctx context.Context, t *account.Tenant, objectKey, fieldKey string, force bool, actor account.Actor) (usedBy []string, err error) {
+	return s.setHidden(ctx, t, objectKey, fieldKey, true, force, actor)
 }
 
 // UnhideField shows a hidden field again.
-func (s *Store) UnhideField(ctx context.Context, t *account.Tenant, objectKey, fieldKey string) error {
-	_, err := s.setHidden(ctx, t, objectKey, fieldKey, false, true)
+func (s *Store) UnhideField(ctx context.Context, t *account.Tenant, objectKey, fieldKey string, actor account.Actor) error {
+	_, err := s.setHidden(ctx, t, objectKey, fieldKey, false, true, actor)
 	return err
 }
 
-func (s *Store) setHidden(ctx context.Context, t *account.Tenant, objectKey, fieldKey string, hidden, force bool) ([]string, error) {
+func (s *Store) setHidden(ctx context.Context, t *account.Tenant, objectKey, fieldKey string, hidden, force bool, actor account.Actor) ([]string, error) {
 	var users []string
-	err := s.inTenant(ctx, t, func(tx pgx.Tx) error {
+	err := s.changeCatalogue(ctx, t, actor, func(tx pgx.Tx) (catalogueChange, error) {
 		o, err := loadObject(ctx, tx, objectKey)
 		if err != nil {
-			return err
+			return catalogueChange{}, err
 		}
 		f := o.Field(fieldKey)
 		if f == nil {
-			return fault.Errorf(fault.NotFound, "object %q has no field %q", objectKey, fieldKey)
+			return catalogueChange{}, fault.Errorf(fault.NotFound, "object %q has no field %q", objectKey, fieldKey)
 		}
 		if hidden {
 			if users, err = s.fieldUsers(ctx, tx, o, f, "hidden", force); err != nil {
-				return err
+				return catalogueChange{}, err
 			}
 		}
 		if _, err = tx.Exec(ctx, `UPDATE data_fields SET hidden = $2 WHERE id = $1`, f.ID, hidden); err != nil {
-			return err
+			return catalogueChange{}, err
 		}
-		return setPhoneMatching(ctx, tx, f, f.MatchCaller && !hidden)
+		if err := setPhoneMatching(ctx, tx, f, f.MatchCaller && !hidden); err != nil {
+			return catalogueChange{}, err
+		}
+		c := catalogueChange{AuditFieldUnhide, o.Key + "." + f.Key, map[string]any{}}
+		if hidden {
+			c.action = AuditFieldHide
+			if len(users) > 0 {
+				c.detail["used_by_queries"] = users
+			}
+		}
+		return c, nil
 	})
 	if err != nil {
 		return nil, wrapUnlessFault(err, "hide field %q of %q", fieldKey, objectKey)
@@ -447,31 +470,37 @@ func (s *Store) setHidden(ctx context.Context, t *account.Tenant, objectKey, fie
 
 // RenameField gives a field a new key: the column is renamed and keeps its data. Queries
 // that use the old key are named in a Conflict error unless force is set.
-func (s *Store) RenameField(ctx context.Context, t *account.Tenant, objectKey, oldKey, newKey string, force bool) (usedBy []string, err error) {
+func (s *Store) RenameField(ctx context.Context, t *account.Tenant, objectKey, oldKey, newKey string, force bool, actor account.Actor) (usedBy []string, err error) {
 	if err := checkFieldKey(newKey); err != nil {
 		return nil, err
 	}
 	var users []string
-	err = s.inTenant(ctx, t, func(tx pgx.Tx) error {
+	err = s.changeCatalogue(ctx, t, actor, func(tx pgx.Tx) (catalogueChange, error) {
 		o, err := loadObject(ctx, tx, objectKey)
 		if err != nil {
-			return err
+			return catalogueChange{}, err
 		}
 		f := o.Field(oldKey)
 		if f == nil {
-			return fault.Errorf(fault.NotFound, "object %q has no field %q", objectKey, oldKey)
+			return catalogueChange{}, fault.Errorf(fault.NotFound, "object %q has no field %q", objectKey, oldKey)
 		}
 		if o.Field(newKey) != nil {
-			return fault.Errorf(fault.Conflict, "object %q already has a field %q", objectKey, newKey)
+			return catalogueChange{}, fault.Errorf(fault.Conflict, "object %q already has a field %q", objectKey, newKey)
 		}
 		if users, err = s.fieldUsers(ctx, tx, o, f, "renamed", force); err != nil {
-			return err
+			return catalogueChange{}, err
 		}
 		if _, err := tx.Exec(ctx, "ALTER TABLE "+ident(o.Table)+" RENAME COLUMN "+ident(oldKey)+" TO "+ident(newKey)); err != nil {
-			return err
+			return catalogueChange{}, err
 		}
-		_, err = tx.Exec(ctx, `UPDATE data_fields SET key = $2 WHERE id = $1`, f.ID, newKey)
-		return err
+		if _, err = tx.Exec(ctx, `UPDATE data_fields SET key = $2 WHERE id = $1`, f.ID, newKey); err != nil {
+			return catalogueChange{}, err
+		}
+		detail := map[string]any{"key": map[string]any{"old": oldKey, "new": newKey}}
+		if len(users) > 0 {
+			detail["used_by_queries"] = users
+		}
+		return catalogueChange{AuditFieldRename, o.Key + "." + oldKey, detail}, nil
 	})
 	if err != nil {
 		return nil, wrapUnlessFault(err, "rename field %q of %q", oldKey, objectKey)

@@ -172,16 +172,25 @@ func (no *NewObject) check() error {
 }
 
 // CreateObject defines an object: its catalogue rows and its table, in one transaction, so a
-// refused field leaves neither.
-func (s *Store) CreateObject(ctx context.Context, t *account.Tenant, no NewObject) (*Object, error) {
+// refused field leaves neither. The audit log records it as actor's.
+func (s *Store) CreateObject(ctx context.Context, t *account.Tenant, no NewObject, actor account.Actor) (*Object, error) {
 	if err := no.check(); err != nil {
 		return nil, err
 	}
 	var o *Object
-	err := s.inTenant(ctx, t, func(tx pgx.Tx) error {
+	err := s.changeCatalogue(ctx, t, actor, func(tx pgx.Tx) (catalogueChange, error) {
 		var err error
-		o, err = createObject(ctx, tx, no)
-		return err
+		if o, err = createObject(ctx, tx, no); err != nil {
+			return catalogueChange{}, err
+		}
+		detail := o.auditOptions()
+		detail["kind"], detail["table"], detail["partitioned"] = string(o.Kind), o.Table, o.Partitioned
+		fields := make([]string, len(o.Fields))
+		for i, f := range o.Fields {
+			fields[i] = f.Key + " " + describeType(f.Type, f.Multi)
+		}
+		detail["fields"] = fields
+		return catalogueChange{AuditObjectCreate, o.Key, detail}, nil
 	})
 	if err != nil {
 		return nil, wrapUnlessFault(err, "create object %q", no.Key)
@@ -303,43 +312,45 @@ type ObjectOptions struct {
 }
 
 // UpdateObject changes an object's names and options. The kind, key and partitioning are
-// fixed at creation: they shape the table.
-func (s *Store) UpdateObject(ctx context.Context, t *account.Tenant, key string, opts ObjectOptions) (*Object, error) {
+// fixed at creation: they shape the table. The audit log records each changed option.
+func (s *Store) UpdateObject(ctx context.Context, t *account.Tenant, key string, opts ObjectOptions, actor account.Actor) (*Object, error) {
 	no := NewObject{Key: key, Kind: KindBaseData, NameEN: opts.NameEN, NameZH: opts.NameZH, EditColumns: opts.EditColumns,
 		SaveMode: opts.SaveMode, LogObject: opts.LogObject}
 	if err := no.check(); err != nil {
 		return nil, err
 	}
 	var o *Object
-	err := s.inTenant(ctx, t, func(tx pgx.Tx) error {
+	err := s.changeCatalogue(ctx, t, actor, func(tx pgx.Tx) (catalogueChange, error) {
 		cur, err := loadObject(ctx, tx, key)
 		if err != nil {
-			return err
+			return catalogueChange{}, err
 		}
 		var logID *int64
 		if no.LogObject != "" {
 			lo, err := loadObject(ctx, tx, no.LogObject)
 			if err != nil {
-				return err
+				return catalogueChange{}, err
 			}
 			if lo.Kind != KindOperationLog {
-				return fault.Errorf(fault.Invalid, "object %q: linked log object %q is not an operation log", key, lo.Key)
+				return catalogueChange{}, fault.Errorf(fault.Invalid, "object %q: linked log object %q is not an operation log", key, lo.Key)
 			}
 			logID = &lo.ID
 		}
 		if opts.IsDefault && !cur.IsDefault {
 			if _, err := tx.Exec(ctx, `UPDATE data_objects SET is_default = false WHERE kind = $1 AND is_default`, cur.Kind); err != nil {
-				return err
+				return catalogueChange{}, err
 			}
 		}
 		_, err = tx.Exec(ctx, `UPDATE data_objects SET name_en = $2, name_zh = $3, is_default = $4, log_object_id = $5,
 			edit_columns = $6, save_mode = $7, audit = $8, updated_at = now() WHERE id = $1`,
 			cur.ID, no.NameEN, no.NameZH, opts.IsDefault, logID, no.EditColumns, no.SaveMode, opts.Audit)
 		if err != nil {
-			return err
+			return catalogueChange{}, err
 		}
-		o, err = loadObject(ctx, tx, key)
-		return err
+		if o, err = loadObject(ctx, tx, key); err != nil {
+			return catalogueChange{}, err
+		}
+		return catalogueChange{AuditObjectUpdate, key, changes(cur.auditOptions(), o.auditOptions())}, nil
 	})
 	if err != nil {
 		return nil, wrapUnlessFault(err, "update object %q", key)

@@ -70,7 +70,7 @@ func TestObjectWithEveryFieldType(t *testing.T) {
 	ctx := context.Background()
 	o := must[*dataobject.Object](t)(e.store.CreateObject(ctx, e.tenant, dataobject.NewObject{
 		Key: "things", Kind: dataobject.KindBaseData, NameEN: "Things", NameZH: "东西", EditColumns: 3, Audit: true,
-		Fields: everyType()}))
+		Fields: everyType()}, e.admin))
 	if o.Table != "obj_things" || len(o.Fields) != 13 || o.EditColumns != 3 {
 		t.Fatalf("object = %+v", o)
 	}
@@ -159,7 +159,7 @@ func TestFailingFieldLeavesNothing(t *testing.T) {
 		{Key: "fine", Type: dataobject.TypeText},
 		{Key: "broken", Type: dataobject.TypeCode, CodeTable: "no_such_table"},
 	}
-	_, err := e.store.CreateObject(ctx, e.tenant, dataobject.NewObject{Key: "orders", Kind: dataobject.KindWorkOrder, NameEN: "Orders", Fields: fields})
+	_, err := e.store.CreateObject(ctx, e.tenant, dataobject.NewObject{Key: "orders", Kind: dataobject.KindWorkOrder, NameEN: "Orders", Fields: fields}, e.admin)
 	if fault.CodeOf(err) != fault.Invalid || !strings.Contains(err.Error(), "no_such_table") {
 		t.Fatalf("err = %v", err)
 	}
@@ -170,7 +170,7 @@ func TestFailingFieldLeavesNothing(t *testing.T) {
 		t.Fatalf("catalogue row left behind: %v", err)
 	}
 	// A failing AddField leaves the table as it was.
-	_, err = e.store.AddField(ctx, e.tenant, "customer", dataobject.NewField{Key: "vip", Type: dataobject.TypeText, Default: strings.Repeat("x", 300)})
+	_, err = e.store.AddField(ctx, e.tenant, "customer", dataobject.NewField{Key: "vip", Type: dataobject.TypeText, Default: strings.Repeat("x", 300)}, e.admin)
 	if fault.CodeOf(err) != fault.Invalid {
 		t.Fatalf("err = %v", err)
 	}
@@ -184,18 +184,18 @@ func TestHostileIdentifiers(t *testing.T) {
 	ctx := context.Background()
 	hostile := `name"; drop table x; --`
 	for _, key := range []string{hostile, "Name", "a", "1abc", "ab-c", "id", "created_at", "owner_id", strings.Repeat("a", 32), "naïve"} {
-		_, err := e.store.AddField(ctx, e.tenant, "customer", dataobject.NewField{Key: key, Type: dataobject.TypeText})
+		_, err := e.store.AddField(ctx, e.tenant, "customer", dataobject.NewField{Key: key, Type: dataobject.TypeText}, e.admin)
 		if fault.CodeOf(err) != fault.Invalid {
 			t.Errorf("field key %q: err = %v, want Invalid", key, err)
 		}
-		_, err = e.store.CreateObject(ctx, e.tenant, dataobject.NewObject{Key: key, Kind: dataobject.KindBaseData, NameEN: "x"})
+		_, err = e.store.CreateObject(ctx, e.tenant, dataobject.NewObject{Key: key, Kind: dataobject.KindBaseData, NameEN: "x"}, e.admin)
 		if key != "id" && key != "created_at" && key != "owner_id" && fault.CodeOf(err) != fault.Invalid {
 			t.Errorf("object key %q: err = %v, want Invalid", key, err)
 		}
 	}
 	// As a label or a name it is just text, stored as typed.
 	o := must[*dataobject.Object](t)(e.store.CreateObject(ctx, e.tenant, dataobject.NewObject{Key: "notes_x", Kind: dataobject.KindBaseData,
-		NameEN: hostile, NameZH: hostile, Fields: []dataobject.NewField{{Key: "body", Type: dataobject.TypeText, LabelEN: hostile, LabelZH: hostile, Default: hostile}}}))
+		NameEN: hostile, NameZH: hostile, Fields: []dataobject.NewField{{Key: "body", Type: dataobject.TypeText, LabelEN: hostile, LabelZH: hostile, Default: hostile}}}, e.admin))
 	got := must[*dataobject.Object](t)(e.store.Object(ctx, e.tenant, "notes_x"))
 	if got.NameEN != hostile || got.Field("body").LabelEN != hostile || got.Field("body").Default != hostile || o.Table != "obj_notes_x" {
 		t.Fatalf("object = %+v, field = %+v", got, got.Field("body"))
@@ -204,11 +204,11 @@ func TestHostileIdentifiers(t *testing.T) {
 	if r.Values["body"] != hostile {
 		t.Fatalf("default = %v", r.Values["body"])
 	}
-	_, err := e.store.RenameField(ctx, e.tenant, "notes_x", "body", hostile, false)
+	_, err := e.store.RenameField(ctx, e.tenant, "notes_x", "body", hostile, false, e.admin)
 	if fault.CodeOf(err) != fault.Invalid {
 		t.Fatalf("rename to hostile key: %v", err)
 	}
-	if err := e.store.PutCode(ctx, e.tenant, "customer_level", dataobject.Code{Code: hostile, LabelEN: "x"}); fault.CodeOf(err) != fault.Invalid {
+	if err := e.store.PutCode(ctx, e.tenant, "customer_level", dataobject.Code{Code: hostile, LabelEN: "x"}, e.admin); fault.CodeOf(err) != fault.Invalid {
 		t.Fatalf("hostile code: %v", err)
 	}
 	if !tableExists(t, e, "obj_customer") || !tableExists(t, e, "obj_notes_x") {
@@ -227,18 +227,18 @@ func TestAddHideRenameField(t *testing.T) {
 	ctx := context.Background()
 	r := must[*dataobject.Record](t)(e.store.Create(ctx, e.tenant, "customer", map[string]any{"name": "Li", "company": "Acme Ltd", "phones": "13812345678"}, e.admin))
 
-	f := must[*dataobject.Field](t)(e.store.AddField(ctx, e.tenant, "customer", dataobject.NewField{Key: "city", Type: dataobject.TypeText, LabelZH: "城市", Searchable: true}))
+	f := must[*dataobject.Field](t)(e.store.AddField(ctx, e.tenant, "customer", dataobject.NewField{Key: "city", Type: dataobject.TypeText, LabelZH: "城市", Searchable: true}, e.admin))
 	if f.Position != 80 {
 		t.Errorf("new field position = %d, want after the last (80)", f.Position)
 	}
 	must[*dataobject.Record](t)(e.store.Update(ctx, e.tenant, "customer", r.ID, map[string]any{"city": "Shanghai"}, e.admin))
 
 	t.Run("rename used by a query is refused, naming it", func(t *testing.T) {
-		_, err := e.store.RenameField(ctx, e.tenant, "customer", "company", "employer", false)
+		_, err := e.store.RenameField(ctx, e.tenant, "customer", "company", "employer", false, e.admin)
 		if fault.CodeOf(err) != fault.Conflict || !strings.Contains(err.Error(), "vip_report") {
 			t.Fatalf("err = %v", err)
 		}
-		users := must[[]string](t)(e.store.RenameField(ctx, e.tenant, "customer", "company", "employer", true))
+		users := must[[]string](t)(e.store.RenameField(ctx, e.tenant, "customer", "company", "employer", true, e.admin))
 		if !slices.Equal(users, []string{"vip_report"}) {
 			t.Fatalf("users = %v", users)
 		}
@@ -251,7 +251,7 @@ func TestAddHideRenameField(t *testing.T) {
 		}
 	})
 	t.Run("hide keeps the data and stops matching", func(t *testing.T) {
-		must[[]string](t)(e.store.HideField(ctx, e.tenant, "customer", "city", false))
+		must[[]string](t)(e.store.HideField(ctx, e.tenant, "customer", "city", false, e.admin))
 		o := must[*dataobject.Object](t)(e.store.Object(ctx, e.tenant, "customer"))
 		for _, f := range o.Visible() {
 			if f.Key == "city" {
@@ -264,12 +264,12 @@ func TestAddHideRenameField(t *testing.T) {
 		if res := must[*dataobject.LookupResult](t)(e.store.Lookup(ctx, e.tenant, "13812345678")); res.Total != 1 {
 			t.Fatalf("before hiding phones: total %d", res.Total)
 		}
-		must[[]string](t)(e.store.HideField(ctx, e.tenant, "customer", "phones", false))
+		must[[]string](t)(e.store.HideField(ctx, e.tenant, "customer", "phones", false, e.admin))
 		if res := must[*dataobject.LookupResult](t)(e.store.Lookup(ctx, e.tenant, "13812345678")); res.Total != 0 {
 			t.Fatalf("hidden phone field still matched: %+v", res)
 		}
-		mustOK(t, e.store.UnhideField(ctx, e.tenant, "customer", "city"))
-		mustOK(t, e.store.UnhideField(ctx, e.tenant, "customer", "phones"))
+		mustOK(t, e.store.UnhideField(ctx, e.tenant, "customer", "city", e.admin))
+		mustOK(t, e.store.UnhideField(ctx, e.tenant, "customer", "phones", e.admin))
 		got := must[*dataobject.Record](t)(e.store.Get(ctx, e.tenant, "customer", r.ID))
 		if got.Values["city"] != "Shanghai" {
 			t.Fatalf("unhidden field lost its data: %v", got.Values)
@@ -280,7 +280,7 @@ func TestAddHideRenameField(t *testing.T) {
 	})
 	t.Run("unique on shared values is refused", func(t *testing.T) {
 		must[*dataobject.Record](t)(e.store.Create(ctx, e.tenant, "customer", map[string]any{"name": "Li"}, e.admin))
-		_, err := e.store.UpdateField(ctx, e.tenant, "customer", "name", dataobject.FieldOptions{LabelEN: "Name", Unique: true, Required: true})
+		_, err := e.store.UpdateField(ctx, e.tenant, "customer", "name", dataobject.FieldOptions{LabelEN: "Name", Unique: true, Required: true}, e.admin)
 		if fault.CodeOf(err) != fault.Conflict {
 			t.Fatalf("err = %v", err)
 		}
@@ -296,7 +296,7 @@ func TestDefaultCustomerMatchesCatalogue(t *testing.T) {
 	}
 	spec := dataobject.DefaultCustomer
 	spec.Key, spec.IsDefault = "customer_copy", false
-	cp := must[*dataobject.Object](t)(e.store.CreateObject(ctx, e.tenant, spec))
+	cp := must[*dataobject.Object](t)(e.store.CreateObject(ctx, e.tenant, spec, e.admin))
 	if len(o.Fields) != len(cp.Fields) {
 		t.Fatalf("fields: migration %d, Go %d", len(o.Fields), len(cp.Fields))
 	}
@@ -332,11 +332,11 @@ func TestPartitionedObject(t *testing.T) {
 	e := newEnv(t, "CN", dataobject.Options{})
 	ctx := context.Background()
 	must[*dataobject.Object](t)(e.store.CreateObject(ctx, e.tenant, dataobject.NewObject{Key: "oplog", Kind: dataobject.KindOperationLog,
-		NameEN: "Operation log", Partitioned: true, Fields: []dataobject.NewField{{Key: "what", Type: dataobject.TypeText}}}))
+		NameEN: "Operation log", Partitioned: true, Fields: []dataobject.NewField{{Key: "what", Type: dataobject.TypeText}}}, e.admin))
 	must[*dataobject.Object](t)(e.store.CreateObject(ctx, e.tenant, dataobject.NewObject{Key: "ticket", Kind: dataobject.KindWorkOrder,
 		NameEN: "Work orders", LogObject: "oplog", SaveMode: dataobject.SaveMany, Partitioned: true,
-		Fields: []dataobject.NewField{{Key: "customer", Type: dataobject.TypeReference, RefObject: "customer"}}}))
-	_, err := e.store.AddField(ctx, e.tenant, "ticket", dataobject.NewField{Key: "ticket", Type: dataobject.TypeText, Unique: true})
+		Fields: []dataobject.NewField{{Key: "customer", Type: dataobject.TypeReference, RefObject: "customer"}}}, e.admin))
+	_, err := e.store.AddField(ctx, e.tenant, "ticket", dataobject.NewField{Key: "ticket", Type: dataobject.TypeText, Unique: true}, e.admin)
 	if fault.CodeOf(err) != fault.Invalid {
 		t.Fatalf("unique field on partitioned object: %v", err)
 	}
@@ -360,7 +360,7 @@ func TestPartitionedObject(t *testing.T) {
 	if o.LogObject != "oplog" || o.SaveMode != dataobject.SaveMany || !o.Partitioned {
 		t.Fatalf("object options = %+v", o)
 	}
-	_, err = e.store.CreateObject(ctx, e.tenant, dataobject.NewObject{Key: "wo2", Kind: dataobject.KindWorkOrder, NameEN: "x", LogObject: "customer"})
+	_, err = e.store.CreateObject(ctx, e.tenant, dataobject.NewObject{Key: "wo2", Kind: dataobject.KindWorkOrder, NameEN: "x", LogObject: "customer"}, e.admin)
 	if fault.CodeOf(err) != fault.Invalid {
 		t.Fatalf("log object of wrong kind: %v", err)
 	}

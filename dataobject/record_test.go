@@ -14,8 +14,8 @@ import (
 func TestCodeTables(t *testing.T) {
 	e := newEnv(t, "CN", dataobject.Options{})
 	ctx := context.Background()
-	must[*dataobject.CodeTable](t)(e.store.CreateCodeTable(ctx, e.tenant, "region", "Region", "地区"))
-	put := func(c dataobject.Code) error { return e.store.PutCode(ctx, e.tenant, "region", c) }
+	must[*dataobject.CodeTable](t)(e.store.CreateCodeTable(ctx, e.tenant, "region", "Region", "地区", e.admin))
+	put := func(c dataobject.Code) error { return e.store.PutCode(ctx, e.tenant, "region", c, e.admin) }
 	mustOK(t, put(dataobject.Code{Code: "sh", LabelEN: "Shanghai", LabelZH: "上海", Position: 20, Enabled: true}))
 	mustOK(t, put(dataobject.Code{Code: "bj", LabelEN: "Beijing", LabelZH: "北京", Position: 10, Enabled: true}))
 	mustOK(t, put(dataobject.Code{Code: "bj.hd", Parent: "bj", LabelEN: "Haidian", LabelZH: "海淀", Position: 2, Enabled: true}))
@@ -37,7 +37,7 @@ func TestCodeTables(t *testing.T) {
 			t.Errorf("PutCode(%+v) = %v, want Invalid with %q", bad.c, err, bad.want)
 		}
 	}
-	if _, err := e.store.CreateCodeTable(ctx, e.tenant, "region", "Again", ""); fault.CodeOf(err) != fault.Conflict {
+	if _, err := e.store.CreateCodeTable(ctx, e.tenant, "region", "Again", "", e.admin); fault.CodeOf(err) != fault.Conflict {
 		t.Errorf("duplicate code table: %v", err)
 	}
 	ct := must[*dataobject.CodeTable](t)(e.store.CodeTable(ctx, e.tenant, "region"))
@@ -56,7 +56,7 @@ func TestCodeTables(t *testing.T) {
 	}
 
 	// code fields take enabled codes only
-	must[*dataobject.Field](t)(e.store.AddField(ctx, e.tenant, "customer", dataobject.NewField{Key: "region", Type: dataobject.TypeCode, CodeTable: "region"}))
+	must[*dataobject.Field](t)(e.store.AddField(ctx, e.tenant, "customer", dataobject.NewField{Key: "region", Type: dataobject.TypeCode, CodeTable: "region"}, e.admin))
 	if _, err := e.store.Create(ctx, e.tenant, "customer", map[string]any{"name": "x", "region": "sh.pd"}, e.admin); fault.CodeOf(err) != fault.Invalid {
 		t.Fatalf("disabled code accepted: %v", err)
 	}

@@ -40,7 +40,7 @@ func (o *objectPages) createCodeTableForm(w http.ResponseWriter, r *http.Request
 		return err
 	}
 	ct := dataobject.CodeTable{Key: strings.TrimSpace(r.PostFormValue("key")), NameEN: r.PostFormValue("name_en"), NameZH: r.PostFormValue("name_zh")}
-	_, err = o.store.CreateCodeTable(r.Context(), t, ct.Key, ct.NameEN, ct.NameZH)
+	_, err = o.store.CreateCodeTable(r.Context(), t, ct.Key, ct.NameEN, ct.NameZH, actorOf(v))
 	if status, msg, ok := formProblem(err); ok {
 		return o.renderCodeTables(w, r, v, status, codeTablesData{New: ct, Error: msg})
 	}
@@ -86,7 +86,7 @@ func (o *objectPages) renameCodeTableForm(w http.ResponseWriter, r *http.Request
 		return err
 	}
 	key := r.PathValue("table")
-	err = o.store.RenameCodeTable(r.Context(), t, key, r.PostFormValue("name_en"), r.PostFormValue("name_zh"))
+	err = o.store.RenameCodeTable(r.Context(), t, key, r.PostFormValue("name_en"), r.PostFormValue("name_zh"), actorOf(v))
 	if status, msg, ok := formProblem(err); ok {
 		return o.renderCodeTable(w, r, v, status, codeTableData{Error: msg, New: dataobject.Code{Enabled: true}})
 	}
@@ -108,7 +108,7 @@ func (o *objectPages) putCodeForm(w http.ResponseWriter, r *http.Request, v *vis
 		LabelEN: r.PostFormValue("label_en"), LabelZH: r.PostFormValue("label_zh"), Enabled: checked(r, "enabled")}
 	c.Position, err = formInt(r, "position", "order")
 	if err == nil {
-		err = o.store.PutCode(r.Context(), t, key, c)
+		err = o.store.PutCode(r.Context(), t, key, c, actorOf(v))
 	}
 	if status, msg, ok := formProblem(err); ok {
 		return o.renderCodeTable(w, r, v, status, codeTableData{Error: msg, New: c})

@@ -108,7 +108,7 @@ func (o *objectPages) createObjectForm(w http.ResponseWriter, r *http.Request, v
 		Audit: checked(r, "audit"), Partitioned: checked(r, "partitioned")}
 	no.EditColumns, err = formInt(r, "edit_columns", "edit-page columns")
 	if err == nil {
-		_, err = o.store.CreateObject(r.Context(), t, no)
+		_, err = o.store.CreateObject(r.Context(), t, no, actorOf(v))
 	}
 	if status, msg, ok := formProblem(err); ok {
 		return o.renderObjects(w, r, v, status, objectsAdminData{New: no, Error: msg})
@@ -172,7 +172,7 @@ func (o *objectPages) updateObjectForm(w http.ResponseWriter, r *http.Request, v
 		SaveMode: dataobject.SaveMode(r.PostFormValue("save_mode")), Audit: checked(r, "audit")}
 	opts.EditColumns, err = formInt(r, "edit_columns", "edit-page columns")
 	if err == nil {
-		_, err = o.store.UpdateObject(r.Context(), t, key, opts)
+		_, err = o.store.UpdateObject(r.Context(), t, key, opts, actorOf(v))
 	}
 	if status, msg, ok := formProblem(err); ok {
 		return o.renderObject(w, r, v, status, objectAdminData{Error: msg, NewField: dataobject.NewField{Type: dataobject.TypeText, InList: true}})
@@ -219,7 +219,7 @@ func (o *objectPages) addFieldForm(w http.ResponseWriter, r *http.Request, v *vi
 	key := r.PathValue("object")
 	nf, err := newFieldOf(r)
 	if err == nil {
-		_, err = o.store.AddField(r.Context(), t, key, nf)
+		_, err = o.store.AddField(r.Context(), t, key, nf, actorOf(v))
 	}
 	if status, msg, ok := formProblem(err); ok {
 		return o.renderObject(w, r, v, status, objectAdminData{NewField: nf, Error: msg})
@@ -279,7 +279,7 @@ func (o *objectPages) updateFieldForm(w http.ResponseWriter, r *http.Request, v 
 		opts.Position, err = formInt(r, "position", "position")
 	}
 	if err == nil {
-		_, err = o.store.UpdateField(r.Context(), t, r.PathValue("object"), r.PathValue("field"), opts)
+		_, err = o.store.UpdateField(r.Context(), t, r.PathValue("object"), r.PathValue("field"), opts, actorOf(v))
 	}
 	return o.fieldDone(w, r, v, r.PathValue("field"), "", err)
 }
@@ -302,7 +302,7 @@ func (o *objectPages) renameFieldForm(w http.ResponseWriter, r *http.Request, v 
 		return err
 	}
 	newKey := strings.TrimSpace(r.PostFormValue("key"))
-	_, err = o.store.RenameField(r.Context(), t, r.PathValue("object"), r.PathValue("field"), newKey, checked(r, "force"))
+	_, err = o.store.RenameField(r.Context(), t, r.PathValue("object"), r.PathValue("field"), newKey, checked(r, "force"), actorOf(v))
 	return o.fieldDone(w, r, v, newKey, newKey, err)
 }
 
@@ -311,7 +311,7 @@ func (o *objectPages) hideFieldForm(w http.ResponseWriter, r *http.Request, v *v
 	if err != nil {
 		return err
 	}
-	_, err = o.store.HideField(r.Context(), t, r.PathValue("object"), r.PathValue("field"), checked(r, "force"))
+	_, err = o.store.HideField(r.Context(), t, r.PathValue("object"), r.PathValue("field"), checked(r, "force"), actorOf(v))
 	return o.fieldDone(w, r, v, r.PathValue("field"), "", err)
 }
 
@@ -320,6 +320,6 @@ func (o *objectPages) unhideFieldForm(w http.ResponseWriter, r *http.Request, v 
 	if err != nil {
 		return err
 	}
-	err = o.store.UnhideField(r.Context(), t, r.PathValue("object"), r.PathValue("field"))
+	err = o.store.UnhideField(r.Context(), t, r.PathValue("object"), r.PathValue("field"), actorOf(v))
 	return o.fieldDone(w, r, v, r.PathValue("field"), "", err)
 }

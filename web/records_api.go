@@ -433,7 +433,7 @@ func (o *objectPages) apiCreateObject(w http.ResponseWriter, r *http.Request, v 
 	if err := decodeJSON(r, &no); err != nil {
 		return err
 	}
-	obj, err := o.store.CreateObject(r.Context(), t, no)
+	obj, err := o.store.CreateObject(r.Context(), t, no, actorOf(v))
 	if err != nil {
 		return err
 	}
@@ -450,7 +450,7 @@ func (o *objectPages) apiUpdateObject(w http.ResponseWriter, r *http.Request, v 
 	if err := decodeJSON(r, &opts); err != nil {
 		return err
 	}
-	obj, err := o.store.UpdateObject(r.Context(), t, r.PathValue("object"), opts)
+	obj, err := o.store.UpdateObject(r.Context(), t, r.PathValue("object"), opts, actorOf(v))
 	if err != nil {
 		return err
 	}
@@ -467,7 +467,7 @@ func (o *objectPages) apiAddField(w http.ResponseWriter, r *http.Request, v *vis
 	if err := decodeJSON(r, &nf); err != nil {
 		return err
 	}
-	f, err := o.store.AddField(r.Context(), t, r.PathValue("object"), nf)
+	f, err := o.store.AddField(r.Context(), t, r.PathValue("object"), nf, actorOf(v))
 	if err != nil {
 		return err
 	}
@@ -484,7 +484,7 @@ func (o *objectPages) apiUpdateField(w http.ResponseWriter, r *http.Request, v *
 	if err := decodeJSON(r, &opts); err != nil {
 		return err
 	}
-	f, err := o.store.UpdateField(r.Context(), t, r.PathValue("object"), r.PathValue("field"), opts)
+	f, err := o.store.UpdateField(r.Context(), t, r.PathValue("object"), r.PathValue("field"), opts, actorOf(v))
 	if err != nil {
 		return err
 	}
@@ -497,7 +497,7 @@ func (o *objectPages) apiHideField(w http.ResponseWriter, r *http.Request, v *vi
 	if err != nil {
 		return err
 	}
-	users, err := o.store.HideField(r.Context(), t, r.PathValue("object"), r.PathValue("field"), r.URL.Query().Get("force") == "1")
+	users, err := o.store.HideField(r.Context(), t, r.PathValue("object"), r.PathValue("field"), r.URL.Query().Get("force") == "1", actorOf(v))
 	if err != nil {
 		return err
 	}
@@ -510,7 +510,7 @@ func (o *objectPages) apiUnhideField(w http.ResponseWriter, r *http.Request, v *
 	if err != nil {
 		return err
 	}
-	if err := o.store.UnhideField(r.Context(), t, r.PathValue("object"), r.PathValue("field")); err != nil {
+	if err := o.store.UnhideField(r.Context(), t, r.PathValue("object"), r.PathValue("field"), actorOf(v)); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -529,7 +529,7 @@ func (o *objectPages) apiRenameField(w http.ResponseWriter, r *http.Request, v *
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	users, err := o.store.RenameField(r.Context(), t, r.PathValue("object"), r.PathValue("field"), body.Key, body.Force)
+	users, err := o.store.RenameField(r.Context(), t, r.PathValue("object"), r.PathValue("field"), body.Key, body.Force, actorOf(v))
 	if err != nil {
 		return err
 	}
@@ -546,7 +546,7 @@ func (o *objectPages) apiCreateCodeTable(w http.ResponseWriter, r *http.Request,
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	ct, err := o.store.CreateCodeTable(r.Context(), t, body.Key, body.NameEN, body.NameZH)
+	ct, err := o.store.CreateCodeTable(r.Context(), t, body.Key, body.NameEN, body.NameZH, actorOf(v))
 	if err != nil {
 		return err
 	}
@@ -564,7 +564,7 @@ func (o *objectPages) apiPutCode(w http.ResponseWriter, r *http.Request, v *visi
 		return err
 	}
 	c.Code = r.PathValue("code")
-	if err := o.store.PutCode(r.Context(), t, r.PathValue("table"), c); err != nil {
+	if err := o.store.PutCode(r.Context(), t, r.PathValue("table"), c, actorOf(v)); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, c)

@@ -78,11 +78,11 @@ func TestQAScoresAreADataObject(t *testing.T) {
 	if o.Key != workorder.QAObjectKey || o.Table != "qa_scores" {
 		t.Fatalf("default QA object = %s on %s", o.Key, o.Table)
 	}
-	if _, err := e.objects.AddField(ctx, e.tenant, o.Key, dataobject.NewField{Key: "score", Type: dataobject.TypeText, LabelEN: "Score"}); fault.CodeOf(err) != fault.Conflict {
+	if _, err := e.objects.AddField(ctx, e.tenant, o.Key, dataobject.NewField{Key: "score", Type: dataobject.TypeText, LabelEN: "Score"}, e.adminActor()); fault.CodeOf(err) != fault.Conflict {
 		t.Fatalf("a field named like a built-in column: %v", err)
 	}
 	must[*dataobject.Field](t)(e.objects.AddField(ctx, e.tenant, o.Key, dataobject.NewField{Key: "coaching_topic", Type: dataobject.TypeText,
-		LabelEN: "Coaching topic", MaxLength: 40}))
+		LabelEN: "Coaching topic", MaxLength: 40}, e.adminActor()))
 	must[*workorder.Form](t)(e.svc.PutForm(ctx, e.tenant, e.config, "inbound", sampleForm()))
 	w := e.workOrder(t, e.agentA1, "with coaching")
 	in := workorder.ScoreInput{Form: "inbound", RecordID: w.ID, Answers: answers("yes", "2", "pass", "yes"),

@@ -29,7 +29,7 @@ func TestDefaultObjectsMatchCatalogue(t *testing.T) {
 		if cp.LogObject != "" {
 			cp.LogObject += "_copy"
 		}
-		c := must[*dataobject.Object](t)(e.objects.CreateObject(ctx, e.tenant, cp))
+		c := must[*dataobject.Object](t)(e.objects.CreateObject(ctx, e.tenant, cp, e.adminActor()))
 		if o.Kind != c.Kind || o.SaveMode != c.SaveMode || o.Audit != c.Audit || o.Partitioned != c.Partitioned ||
 			o.EditColumns != c.EditColumns || !o.IsDefault || (o.LogObject != "") != (c.LogObject != "") {
 			t.Errorf("%s options: migration %+v, Go %+v", spec.Key, o, c)
@@ -120,7 +120,7 @@ func TestSaveOncePerCall(t *testing.T) {
 	// Mode many: a second save is fine.
 	o := must[*dataobject.Object](t)(e.objects.Object(ctx, e.tenant, workorder.ObjectKey))
 	must[*dataobject.Object](t)(e.objects.UpdateObject(ctx, e.tenant, o.Key, dataobject.ObjectOptions{NameEN: o.NameEN, NameZH: o.NameZH,
-		IsDefault: true, LogObject: o.LogObject, EditColumns: o.EditColumns, SaveMode: dataobject.SaveMany, Audit: true}))
+		IsDefault: true, LogObject: o.LogObject, EditColumns: o.EditColumns, SaveMode: dataobject.SaveMany, Audit: true}, e.adminActor()))
 	must[*workorder.WorkOrder](t)(e.svc.Save(ctx, e.tenant, e.agentA1, in))
 	if _, err := e.svc.Save(ctx, e.tenant, e.agentA1, workorder.Input{Values: map[string]any{"subject": "x", "owner_id": e.agentA2.ID}}); fault.CodeOf(err) != fault.Invalid {
 		t.Fatalf("save for another agent: %v", err)
