@@ -5,8 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,8 +41,8 @@ func BenchmarkLookupMillion(b *testing.B) {
 	if err != nil || rep.Imported != n {
 		b.Fatalf("import: %v %+v", err, rep)
 	}
-	fmt.Printf("import_csv: %.0f rows/s (%d customers, 2 phones each, COPY, one transaction, %s)\n",
-		float64(n)/rep.Elapsed.Seconds(), n, rep.Elapsed.Round(time.Millisecond))
+	fmt.Printf("import_csv: %.0f rows/s (%d customers, 2 phones each, COPY, one transaction, %s%s)\n",
+		float64(n)/rep.Elapsed.Seconds(), n, rep.Elapsed.Round(time.Millisecond), contention())
 	if _, err := e.pool.Exec(ctx, "ANALYZE "+e.tenant.Scope().Schema+".phone_keys"); err != nil {
 		b.Fatal(err)
 	}
@@ -74,9 +77,29 @@ func BenchmarkLookupMillion(b *testing.B) {
 			}
 		}
 		slices.Sort(lat)
-		fmt.Printf("lookup_%s_p50: %.3f ms (%d customers, %d lookups)\n", k.name, ms(lat[len(lat)/2]), n, len(lat))
-		fmt.Printf("lookup_%s_p99: %.3f ms (%d customers, %d lookups)\n", k.name, ms(lat[len(lat)*99/100]), n, len(lat))
+		busy := contention()
+		fmt.Printf("lookup_%s_p50: %.3f ms (%d customers, %d lookups, one statement each%s)\n", k.name, ms(lat[len(lat)/2]), n, len(lat), busy)
+		fmt.Printf("lookup_%s_p99: %.3f ms (%d customers, %d lookups, one statement each%s)\n", k.name, ms(lat[len(lat)*99/100]), n, len(lat), busy)
 	}
+}
+
+// contention notes, for a figure's conditions, that other work shared the machine: the
+// load average over the last minute was above the number of cores ("" when it was not,
+// or cannot be read).
+func contention() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	load, err := strconv.ParseFloat(f[0], 64)
+	if err != nil || load <= float64(runtime.NumCPU()) {
+		return ""
+	}
+	return fmt.Sprintf(", contended: load %.1f on %d cores", load, runtime.NumCPU())
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
