@@ -194,3 +194,36 @@ func TestExportImportRoundTrip(t *testing.T) {
 		}
 	})
 }
+
+// An import of several chunks stops at a row the CSV reader cannot read, after earlier
+// chunks were copied, and nothing stays; a duplicate spread across chunks is found too.
+func TestImportAcrossChunks(t *testing.T) {
+	e := newEnv(t, "CN", dataobject.Options{})
+	ctx := context.Background()
+	var b strings.Builder
+	b.WriteString("name,phones\n")
+	const good = 12_000 // more than two chunks
+	for i := range good {
+		fmt.Fprintf(&b, "C%d,139%08d\n", i, i)
+	}
+	dup := b.String() + "Late,+86 139 0000 0007\n" // row good+2: row 9's number
+	rep, err := e.store.Import(ctx, e.tenant, strings.NewReader(dup), dataobject.ImportOptions{Object: "customer", Format: "csv"})
+	if fault.CodeOf(err) != fault.Invalid || rep.Committed || rep.Rows != good+1 || rep.Rejected != 1 || countCustomers(t, e) != 0 {
+		t.Fatalf("duplicate across chunks: err = %v, report = %+v, %d customers", err, rep, countCustomers(t, e))
+	}
+	if got, want := rep.Errors[0].String(), fmt.Sprintf("row %d, column phones: phone +86 139 0000 0007 is also in row 9", good+2); got != want {
+		t.Fatalf("error %q, want %q", got, want)
+	}
+	broken := b.String() + "Bad,\"139 unterminated\n"
+	_, err = e.store.Import(ctx, e.tenant, strings.NewReader(broken), dataobject.ImportOptions{Object: "customer", Format: "csv"})
+	if fault.CodeOf(err) != fault.Invalid || !strings.Contains(err.Error(), fmt.Sprintf("row %d: the file is not valid CSV", good+2)) {
+		t.Fatalf("broken CSV: %v", err)
+	}
+	if n := countCustomers(t, e); n != 0 {
+		t.Fatalf("%d customers after a failed import", n)
+	}
+	rep = must[*dataobject.ImportReport](t)(e.store.Import(ctx, e.tenant, strings.NewReader(b.String()), dataobject.ImportOptions{Object: "customer", Format: "csv"}))
+	if rep.Imported != good || countCustomers(t, e) != good {
+		t.Fatalf("report = %+v, %d customers", rep, countCustomers(t, e))
+	}
+}
