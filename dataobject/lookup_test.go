@@ -230,3 +230,32 @@ func FuzzNormalize(f *testing.F) {
 		}
 	})
 }
+
+// Lookup keeps the tenant's catalogue between calls; an object made since (here by another
+// Store, as another process would) is still matched, with its key and record.
+func TestLookupSeesNewObjects(t *testing.T) {
+	e := newEnv(t, "CN", dataobject.Options{})
+	ctx := context.Background()
+	must[*dataobject.Record](t)(e.store.Create(ctx, e.tenant, "customer", map[string]any{"name": "Wang", "phones": "13812345678"}, e.admin))
+	if res := must[*dataobject.LookupResult](t)(e.store.Lookup(ctx, e.tenant, "13812345678")); res.Total != 1 {
+		t.Fatalf("first lookup: %+v", res)
+	}
+	other := dataobject.New(e.pool, nil, nil, dataobject.Options{})
+	must[*dataobject.Object](t)(other.CreateObject(ctx, e.tenant, dataobject.NewObject{Key: "supplier", Kind: dataobject.KindBaseData,
+		NameEN: "Suppliers", Fields: []dataobject.NewField{{Key: "title", Type: dataobject.TypeText, MaxLength: 50},
+			{Key: "hotline", Type: dataobject.TypePhone, MatchCaller: true}}}, e.admin))
+	must[*dataobject.Record](t)(other.Create(ctx, e.tenant, "supplier", map[string]any{"title": "Acme Parts", "hotline": "+86 138 1234 5678"}, e.admin))
+	res := must[*dataobject.LookupResult](t)(e.store.Lookup(ctx, e.tenant, "13812345678"))
+	if res.Total != 2 {
+		t.Fatalf("lookup after a new object: %+v", res)
+	}
+	found := false
+	for _, m := range res.Matches {
+		if m.Object == "supplier" {
+			found = m.Field == "hotline" && m.Record["title"] == "Acme Parts" && m.Reason == dataobject.ReasonExact
+		}
+	}
+	if !found {
+		t.Fatalf("the supplier's match is missing or incomplete: %+v", res.Matches)
+	}
+}
