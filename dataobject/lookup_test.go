@@ -259,3 +259,24 @@ func TestLookupSeesNewObjects(t *testing.T) {
 		t.Fatalf("the supplier's match is missing or incomplete: %+v", res.Matches)
 	}
 }
+
+// Lookup runs without a tenant-scoped transaction; each tenant still sees only its own
+// records, whichever tenant's catalogue the Store read first.
+func TestLookupStaysInItsTenant(t *testing.T) {
+	e := newEnv(t, "CN", dataobject.Options{})
+	ctx := context.Background()
+	beta := must[*account.Tenant](t)(e.accounts.CreateTenant(ctx, account.NewTenant{Code: "beta", Name: "Beta", Region: "CN"}, account.CLI))
+	must[*dataobject.Record](t)(e.store.Create(ctx, e.tenant, "customer", map[string]any{"name": "Acme's", "phones": "13812345678"}, e.admin))
+	must[*dataobject.Record](t)(e.store.Create(ctx, beta, "customer", map[string]any{"name": "Beta's", "phones": "13812345678"}, e.admin))
+	for range 2 {
+		for _, c := range []struct {
+			t    *account.Tenant
+			name string
+		}{{e.tenant, "Acme's"}, {beta, "Beta's"}} {
+			res := must[*dataobject.LookupResult](t)(e.store.Lookup(ctx, c.t, "+86 138 1234 5678"))
+			if res.Total != 1 || res.Matches[0].Record["name"] != c.name {
+				t.Fatalf("lookup in %s: %+v", c.t.Code, res)
+			}
+		}
+	}
+}
