@@ -31,6 +31,7 @@ type Service struct {
 	readers *db.Readers
 	log     *slog.Logger
 	m       *metrics
+	rollups *Rollups
 }
 
 // New builds the query service on the platform pool (definitions, allow-list) and the
@@ -39,7 +40,21 @@ func New(pool *pgxpool.Pool, readers *db.Readers, logger *slog.Logger, reg prome
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{pool: pool, readers: readers, log: logger.With("component", "query"), m: newMetrics(reg)}
+	return &Service{pool: pool, readers: readers, log: logger.With("component", "query"), m: newMetrics(reg),
+		rollups: NewRollups(pool, logger, reg)}
+}
+
+// Rollups is the statistics rollup worker (run it: go s.Rollups().Run(ctx, accounts.ListTenants)).
+func (s *Service) Rollups() *Rollups { return s.rollups }
+
+// catchUp brings the rollups up to date before a run of a query that reads them, so its
+// numbers include every event committed before the run.
+func (s *Service) catchUp(ctx context.Context, t *account.Tenant, d *Definition) error {
+	if d.IsSQL() || !rollupSources[d.Source.Table] {
+		return nil
+	}
+	_, err := s.rollups.CatchUp(ctx, t, catchUpBatches)
+	return err
 }
 
 type metrics struct {
@@ -182,6 +197,9 @@ func (s *Service) Run(ctx context.Context, t *account.Tenant, env *Env, d *Defin
 	defer func() { s.m.observe("page", start, err) }()
 	if env.Loc == nil {
 		env.Loc = t.Location()
+	}
+	if err := s.catchUp(ctx, t, d); err != nil {
+		return nil, err
 	}
 	err = s.readers.ReadOnly(ctx, t.Scope(), runTimeout, func(tx pgx.Tx) error {
 		p, err := plan(ctx, tx, d, env, req)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/query"
 )
 
 // Board is one tenant's floor, built by applying its events in sequence order. It is not safe
@@ -70,11 +71,11 @@ type QueueConfig struct {
 // NewBoard makes an empty board whose "today" is in loc. The figures' definitions come from
 // the query engine's standard templates.
 func NewBoard(loc *time.Location) (*Board, error) {
-	qd, err := loadDefinition(queueTemplate, colOffered, colAnswered, colAbandoned, colAnsweredInSL, colWaitAvg, colServiceLevel)
+	qd, err := loadDefinition(queueTemplate, query.QueueGrain, colOffered, colAnswered, colAbandoned, colAnsweredInSL, colWaitAvg, colServiceLevel)
 	if err != nil {
 		return nil, err
 	}
-	ad, err := loadDefinition(agentTemplate, colAnswered, colTalkAvg)
+	ad, err := loadDefinition(agentTemplate, query.AgentGrain, colAnswered, colTalkAvg)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +172,7 @@ func (b *Board) addCDR(c *cti.CDR, waitMs, talkMs int64) {
 	case day < b.day:
 		return // offered on an earlier day: that day's report counts it, not today's
 	}
-	row := cdrRow(c, waitMs, talkMs)
+	row := callFacts(c, waitMs, talkMs)
 	q := b.queue(c.Queue)
 	q.today.add(row, q.sl)
 	q.talk.add(row, 0)

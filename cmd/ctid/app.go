@@ -174,7 +174,9 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 	if err != nil {
 		return nil, err
 	}
-	a.Web.EnableQueries(query.New(a.Pool, a.Readers, logger, a.registry))
+	queries := query.New(a.Pool, a.Readers, logger, a.registry)
+	a.background(func(ctx context.Context) error { queries.Rollups().Run(ctx, a.Accounts.ListTenants); return nil })
+	a.Web.EnableQueries(queries)
 	a.Web.MountCTI(a.CTI)
 	a.Web.MountWallboard(a.Boards)
 	a.Web.EnableObjects(a.Objects)
