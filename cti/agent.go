@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -247,7 +250,15 @@ func (a *Agents) Set(ctx context.Context, tenant string, agentID int64, c Change
 			return ag.status, err
 		}
 	}
-	if c.To != NotReady && c.Who != BySystem {
+	switch {
+	case c.To == LoggedOut && c.Who != BySystem:
+		// Why an agent was logged out (a supervisor forcing it at the end of a shift) is kept
+		// in the log and the event, like a not-ready reason; it is a free note, not a code.
+		c.Reason = strings.TrimSpace(c.Reason)
+		if err := checkLogoutReason(c.Reason); err != nil {
+			return ag.status, err
+		}
+	case c.To != NotReady && c.Who != BySystem:
 		c.Reason = ""
 	}
 	actor := c.Actor
@@ -307,6 +318,22 @@ func (a *Agents) missedOffer(tenant string, agentID int64, limit int) bool {
 		return true
 	}
 	return false
+}
+
+// maxLogoutReason bounds the note a logout may carry.
+const maxLogoutReason = 120 // characters: 120 four-byte runes still fit an event field
+
+// checkLogoutReason says what is wrong with the note of a logout.
+func checkLogoutReason(reason string) error {
+	if utf8.RuneCountInString(reason) > maxLogoutReason {
+		return fault.Errorf(fault.Invalid, "logout reason is longer than %d characters", maxLogoutReason)
+	}
+	for _, r := range reason {
+		if unicode.IsControl(r) {
+			return fault.Errorf(fault.Invalid, "logout reason contains a control character")
+		}
+	}
+	return nil
 }
 
 func (a *Agents) checkReason(ctx context.Context, tenant, reason string) error {

@@ -28,6 +28,7 @@ type party struct {
 	invites   chan *sipgo.DialogServerSession // INVITEs received (new calls)
 	reinvites chan *sip.Request
 	byes      chan *sip.Request
+	acks      chan *sip.Request // ACKs received, when the test reads them (never blocks the phone)
 }
 
 func newParty(tb testing.TB, user string) *party {
@@ -55,10 +56,17 @@ func newParty(tb testing.TB, user string) *party {
 	contact := sip.ContactHeader{Address: sip.Uri{User: user, Host: "127.0.0.1", Port: addr.Port}}
 	p := &party{tb: tb, user: user, addr: addr.String(), client: client, srv: srv,
 		dsc: sipgo.NewDialogServerCache(client, contact), dcc: sipgo.NewDialogClientCache(client, contact),
-		invites: make(chan *sipgo.DialogServerSession, 10), reinvites: make(chan *sip.Request, 10), byes: make(chan *sip.Request, 10)}
+		invites: make(chan *sipgo.DialogServerSession, 10), reinvites: make(chan *sip.Request, 10), byes: make(chan *sip.Request, 10),
+		acks: make(chan *sip.Request, 10)}
 	p.answer = ringThenAnswer(0)
 	srv.OnInvite(p.onInvite)
-	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { _ = p.dsc.ReadAck(req, tx) })
+	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) {
+		_ = p.dsc.ReadAck(req, tx)
+		select {
+		case p.acks <- req:
+		default:
+		}
+	})
 	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
 		if err := p.dsc.ReadBye(req, tx); err != nil {
 			if err := p.dcc.ReadBye(req, tx); err != nil {

@@ -389,6 +389,9 @@ func (s *Service) hangUpLate(l *leg, res *sip.Response) {
 // forwardInDialog passes a request of an established dialog (ACK, BYE, re-INVITE, INFO,
 // UPDATE) on along its route, and ends the call when it is a BYE.
 func (s *Service) forwardInDialog(req *sip.Request, tx sip.ServerTransaction) {
+	if s.onDialRequest(req, tx) {
+		return // a dialog of click-to-dial: ctid is its other party, not a proxy
+	}
 	c := s.calls.get(req.CallID().Value())
 	if rt := req.Route(); rt != nil && s.isOurs(rt.Address) {
 		req.RemoveHeader("Route") // removes the top one only: ours

@@ -114,6 +114,7 @@ type Service struct {
 	reg    *registrar
 	calls  *calls
 	acd    *acd
+	dials  *dials // click-to-dial calls (originate.go)
 
 	trunks   ttlCache[netip.Addr, *Trunk]
 	dids     ttlCache[[2]string, *DID]
@@ -138,6 +139,7 @@ func New(cfg Config, pool *pgxpool.Pool, logger *slog.Logger, reg prometheus.Reg
 	s.agents = NewAgents(pool, s.events, m)
 	s.reg = newRegistrar(s)
 	s.calls = &calls{m: map[string]*call{}}
+	s.dials = newDials()
 	s.acd = &acd{queues: map[queueKey]*queueRuntime{}}
 	s.agents.onReady = s.acd.wakeTenant
 	s.guard = newGuard(cfg.MaxMessageSize, cfg.SourceRate, cfg.SourceBurst, m)

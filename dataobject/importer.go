@@ -173,7 +173,7 @@ func (x xlsxRows) Close() error {
 func openRows(r io.Reader, format string) (rowReader, error) {
 	switch format {
 	case "csv":
-		cr := csv.NewReader(r)
+		cr := csv.NewReader(newTextReader(r))
 		cr.FieldsPerRecord = -1
 		cr.ReuseRecord = true
 		return csvRows{cr}, nil

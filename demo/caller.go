@@ -51,6 +51,7 @@ type Caller struct {
 	ua     *sipgo.UserAgent
 	client *sipgo.Client
 	dcc    *sipgo.DialogClientCache
+	dsc    *sipgo.DialogServerCache // the customers agents call (click-to-dial)
 	srv    *sipgo.Server
 	conn   net.PacketConn
 
@@ -85,16 +86,56 @@ func NewCaller(o CallerOptions) (*Caller, error) {
 	if c.srv, err = sipgo.NewServer(c.ua, sipgo.WithServerLogger(quiet)); err != nil {
 		return nil, err
 	}
-	c.dcc = sipgo.NewDialogClientCache(c.client, sip.ContactHeader{Address: sip.Uri{User: "demo-caller", Host: "127.0.0.1", Port: port}})
+	contact := sip.ContactHeader{Address: sip.Uri{User: "demo-caller", Host: "127.0.0.1", Port: port}}
+	c.dcc = sipgo.NewDialogClientCache(c.client, contact)
+	c.dsc = sipgo.NewDialogServerCache(c.client, contact)
 	c.srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
-		if err := c.dcc.ReadBye(req, tx); err != nil {
+		if err := c.dcc.ReadBye(req, tx); err == nil {
+			return
+		}
+		if err := c.dsc.ReadBye(req, tx); err != nil {
 			_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call Does Not Exist", nil))
 		}
 	})
-	c.srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) { // re-INVITE from the agent side
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
-	})
+	c.srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { _ = c.dsc.ReadAck(req, tx) })
+	c.srv.OnInvite(c.onInvite)
 	return c, nil
+}
+
+// Addr is the caller's SIP address (host:port): the demo trunk sends agents' outbound calls there.
+func (c *Caller) Addr() string { return c.conn.LocalAddr().String() }
+
+// customerAnswer is how long a called customer lets the phone ring.
+const customerAnswer = 2 * time.Second
+
+// onInvite plays the customers agents call out to (the demo trunk's outbound side): ring,
+// answer, and talk until the agent hangs up (at most maxTalk). A re-INVITE is accepted.
+func (c *Caller) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if req.To().Params.Has("tag") {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+		return
+	}
+	d, err := c.dsc.ReadInvite(req, tx)
+	if err != nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, err.Error(), nil))
+		return
+	}
+	_ = d.Respond(180, "Ringing", nil)
+	select {
+	case <-time.After(customerAnswer):
+	case <-tx.Done():
+		return // the agent gave up
+	}
+	if err := d.Respond(200, "OK", demoSDP(0), sip.NewHeader("Content-Type", "application/sdp")); err != nil {
+		return
+	}
+	select {
+	case <-time.After(maxTalk):
+		ctx, cancel := context.WithTimeout(context.Background(), sipTimeout)
+		defer cancel()
+		_ = d.Bye(ctx)
+	case <-d.Context().Done():
+	}
 }
 
 // Stats are the counts so far.
@@ -149,6 +190,11 @@ func (c *Caller) Run(ctx context.Context) error {
 func (c *Caller) Call(ctx context.Context, number string) error {
 	go func() { _ = c.srv.ServeUDP(c.conn) }()
 	return c.call(ctx, number)
+}
+
+// Serve answers calls to the caller (agents' outbound calls) without placing any; Close stops it.
+func (c *Caller) Serve() {
+	go func() { _ = c.srv.ServeUDP(c.conn) }()
 }
 
 // Close releases the caller's socket (after Call; Run closes by itself).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -22,6 +23,9 @@ type TrafficOptions struct {
 	// their state is theirs to set. The other demo agents are set Ready.
 	Human  string
 	Logger *slog.Logger
+	// SaveTrunk (optional) points the demo trunk's outbound side at the simulated caller, who
+	// then answers agents' outbound and click-to-dial calls.
+	SaveTrunk func(context.Context, cti.Trunk) error
 }
 
 // Traffic runs simulated phones for the demo agents and a caller on the demo number until
@@ -74,6 +78,13 @@ func Traffic(ctx context.Context, o TrafficOptions) error {
 	c, err := NewCaller(CallerOptions{Server: o.SIPAddr, DID: DID, Every: o.Every, Numbers: NumberMix(known, shared), Logger: log})
 	if err != nil {
 		return err
+	}
+	if o.SaveTrunk != nil {
+		err := o.SaveTrunk(ctx, cti.Trunk{Tenant: Tenant, Name: "demo-caller", Source: netip.MustParsePrefix("127.0.0.1/32"),
+			OutboundURI: "sip:" + c.Addr(), CallerID: DID})
+		if err != nil {
+			return fmt.Errorf("demo trunk outbound: %w", err)
+		}
 	}
 	log.Info("demo traffic running", "every", o.Every, "number", DID)
 	return c.Run(ctx)

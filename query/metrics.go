@@ -49,10 +49,13 @@ type Counter struct {
 	Field      string
 	Where      *Filter
 	WaitWithin string
-	// A state counter: the seconds spent in States, or with Entries the number of times an
-	// agent entered one of them.
-	States  []string
-	Entries bool
+	// A state counter: the seconds spent in States, or with Ends the number of intervals in
+	// one of them that ended (counted in the bucket where each ends). Closed seconds count
+	// only once the interval is over: an agent's open interval adds nothing yet (wrap-up, so
+	// that a report and the live board agree while an agent is still wrapping up).
+	States []string
+	Ends   bool
+	Closed bool
 }
 
 // IsState reports whether the counter counts agent-state time rather than calls.
@@ -99,8 +102,8 @@ var AgentGrain = &Grain{
 		{Key: "outbound", Label: Label{"Outbound", "外拨"}, Unit: UnitCount, Agg: AggCount, Where: &Filter{Field: "direction", Op: OpEq, Values: []string{"outbound"}}},
 		{Key: "handled", Label: Label{"Handled", "处理"}, Unit: UnitCount, Agg: AggCount, Where: &Filter{Field: "result", Op: OpEq, Values: []string{"answered"}}},
 		{Key: "talk_seconds", Label: Label{"Talk time", "通话时长"}, Unit: UnitSeconds, Agg: AggSum, Field: "talk_seconds", Where: &Filter{Field: "result", Op: OpEq, Values: []string{"answered"}}},
-		{Key: "wrap_count", Label: Label{"Wrap-ups", "话后处理次数"}, Unit: UnitCount, States: []string{"wrap_up"}, Entries: true},
-		{Key: "wrap_seconds", Label: Label{"Wrap-up time", "话后处理时长"}, Unit: UnitSeconds, States: []string{"wrap_up"}},
+		{Key: "wrap_count", Label: Label{"Wrap-ups", "话后处理次数"}, Unit: UnitCount, States: []string{"wrap_up"}, Ends: true},
+		{Key: "wrap_seconds", Label: Label{"Wrap-up time", "话后处理时长"}, Unit: UnitSeconds, States: []string{"wrap_up"}, Closed: true},
 		{Key: "login_seconds", Label: Label{"Login time", "登录时长"}, Unit: UnitSeconds, States: loggedInStates},
 		{Key: "ready_seconds", Label: Label{"Ready time", "就绪时长"}, Unit: UnitSeconds, States: []string{"ready"}},
 		{Key: "not_ready_seconds", Label: Label{"Not-ready time", "示忙时长"}, Unit: UnitSeconds, States: []string{"not_ready"}},
@@ -108,7 +111,8 @@ var AgentGrain = &Grain{
 	},
 }
 
-// QueueGrain: per queue, the inbound calls that reached a queue.
+// QueueGrain: per queue, the inbound calls that reached a queue, and the wrap-up time that
+// followed them (an agent's wrap-up interval counts for the queue of the call it began with).
 var QueueGrain = &Grain{
 	Key:   "queue",
 	Calls: *and(eq("direction", "inbound"), Filter{Field: "queue", Op: OpNe, Values: []string{""}}),
@@ -121,6 +125,7 @@ var QueueGrain = &Grain{
 		{Key: "wait_seconds", Label: Label{"Wait time", "等待时长"}, Unit: UnitSeconds, Agg: AggSum, Field: "wait_seconds"},
 		{Key: "wait_max", Label: Label{"Longest wait", "最长等待"}, Unit: UnitSeconds, Agg: AggMax, Field: "wait_seconds"},
 		{Key: "talk_seconds", Label: Label{"Talk time", "通话时长"}, Unit: UnitSeconds, Agg: AggSum, Field: "talk_seconds", Where: &Filter{Field: "result", Op: OpEq, Values: []string{"answered"}}},
+		{Key: "wrap_seconds", Label: Label{"Wrap-up time", "话后处理时长"}, Unit: UnitSeconds, States: []string{"wrap_up"}, Closed: true},
 	},
 }
 
@@ -203,29 +208,31 @@ func (th Thresholds) of(name string) time.Duration {
 	return -1 // an unknown threshold matches no call
 }
 
-// AddState adds d spent in state to t's time counters (the caller splits intervals by bucket).
+// AddState adds d spent in state (part of an interval that has ended) to t's time counters;
+// the caller splits intervals by bucket.
 func (g *Grain) AddState(t Tally, state string, d time.Duration) {
 	for _, k := range g.Counters {
-		if k.IsState() && !k.Entries && slices.Contains(k.States, state) {
+		if k.IsState() && !k.Ends && slices.Contains(k.States, state) {
 			t[k.Key] += d.Microseconds()
 		}
 	}
 }
 
-// EnterState counts an agent entering state.
-func (g *Grain) EnterState(t Tally, state string) {
+// LeaveState counts an interval in state that ended (an agent left the state).
+func (g *Grain) LeaveState(t Tally, state string) {
 	for _, k := range g.Counters {
-		if k.IsState() && k.Entries && slices.Contains(k.States, state) {
+		if k.IsState() && k.Ends && slices.Contains(k.States, state) {
 			t[k.Key] += micro
 		}
 	}
 }
 
-// StateCounters lists the time counters that state feeds.
+// StateCounters lists the time counters that an open interval in state feeds up to now (the
+// reports' views add an agent's open interval to them); Closed counters are not among them.
 func (g *Grain) StateCounters(state string) []string {
 	out := []string{}
 	for _, k := range g.Counters {
-		if k.IsState() && !k.Entries && slices.Contains(k.States, state) {
+		if k.IsState() && !k.Ends && !k.Closed && slices.Contains(k.States, state) {
 			out = append(out, k.Key)
 		}
 	}

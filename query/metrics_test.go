@@ -92,8 +92,8 @@ func TestEvaluateTemplateColumns(t *testing.T) {
 	tally := Tally{}
 	AgentGrain.AddCall(tally, CallFacts{Direction: "inbound", Result: "answered", AgentID: 1, Talk: 90 * time.Second}, Thresholds{})
 	AgentGrain.AddCall(tally, CallFacts{Direction: "outbound", Result: "answered", AgentID: 1, Talk: 30500 * time.Millisecond}, Thresholds{})
-	AgentGrain.EnterState(tally, "wrap_up")
 	AgentGrain.AddState(tally, "wrap_up", 12*time.Second)
+	AgentGrain.LeaveState(tally, "wrap_up")
 	AgentGrain.AddState(tally, "ready", 100*time.Second)
 	AgentGrain.AddState(tally, "on_call", 120500*time.Millisecond)
 	for _, tt := range []struct {

@@ -164,8 +164,8 @@ func (r *Rollups) Rebuild(ctx context.Context, t *account.Tenant) error {
 
 // openState is an agent's state interval not yet closed by a transition.
 type openState struct {
-	state, reason string
-	since         time.Time
+	state, reason, callID string
+	since                 time.Time
 }
 
 // rowReason is the rollup row an interval of state goes to: not-ready time is kept per reason.
@@ -302,20 +302,21 @@ func (r *Rollups) addCalls(ctx context.Context, tx pgx.Tx, rows *rollupBatchRows
 }
 
 // addStates closes the open interval of each agent with a transition in the batch, split by
-// bucket, and returns the agents' new open intervals.
+// bucket, and returns the agents' new open intervals. A wrap-up interval also counts for the
+// queue of the call it began with (QueueGrain's wrap-up time).
 func (r *Rollups) addStates(ctx context.Context, tx pgx.Tx, rows *rollupBatchRows, last, upto int64, loc *time.Location) (map[int64]openState, error) {
 	type transition struct {
-		agent         int64
-		at            time.Time
-		state, reason string
+		agent                 int64
+		at                    time.Time
+		state, reason, callID string
 	}
-	srows, err := tx.Query(ctx, `SELECT agent_id, at, to_state, reason FROM agent_state_log WHERE seq > $1 AND seq <= $2 ORDER BY seq`, last, upto)
+	srows, err := tx.Query(ctx, `SELECT agent_id, at, to_state, reason, call_id FROM agent_state_log WHERE seq > $1 AND seq <= $2 ORDER BY seq`, last, upto)
 	if err != nil {
 		return nil, fmt.Errorf("read agent states for rollups: %w", err)
 	}
 	trs, err := pgx.CollectRows(srows, func(row pgx.CollectableRow) (transition, error) {
 		var tr transition
-		err := row.Scan(&tr.agent, &tr.at, &tr.state, &tr.reason)
+		err := row.Scan(&tr.agent, &tr.at, &tr.state, &tr.reason, &tr.callID)
 		return tr, err
 	})
 	if err != nil {
@@ -329,14 +330,14 @@ func (r *Rollups) addStates(ctx context.Context, tx pgx.Tx, rows *rollupBatchRow
 	for _, tr := range trs {
 		ids = append(ids, tr.agent)
 	}
-	orows, err := tx.Query(ctx, `SELECT agent_id, state, reason, since FROM rollup_agents WHERE agent_id = ANY($1)`, ids)
+	orows, err := tx.Query(ctx, `SELECT agent_id, state, reason, call_id, since FROM rollup_agents WHERE agent_id = ANY($1)`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("read open agent states: %w", err)
 	}
 	for orows.Next() {
 		var id int64
 		var o openState
-		if err := orows.Scan(&id, &o.state, &o.reason, &o.since); err != nil {
+		if err := orows.Scan(&id, &o.state, &o.reason, &o.callID, &o.since); err != nil {
 			orows.Close()
 			return nil, err
 		}
@@ -345,26 +346,76 @@ func (r *Rollups) addStates(ctx context.Context, tx pgx.Tx, rows *rollupBatchRow
 	if err := orows.Err(); err != nil {
 		return nil, fmt.Errorf("read open agent states: %w", err)
 	}
+	// The intervals the batch closes, then the queues of the calls wrapped up in them.
+	type closed struct {
+		agent   int64
+		o       openState
+		until   time.Time
+		counted bool // the interval has a length (time never runs back)
+	}
+	var done []closed
+	var wrapCalls []string
 	for _, tr := range trs {
-		if o, ok := open[tr.agent]; ok && tr.at.After(o.since) {
-			reason := rowReason(o.state, o.reason)
-			splitBuckets(o.since, tr.at, loc, func(b15 bool, bucket time.Time, d time.Duration) {
-				m := rows.agentDay
-				if b15 {
-					m = rows.agent15
-				}
-				AgentGrain.AddState(rows.tally(m, rollupKey{bucket: bucket, id: tr.agent, reason: reason}), o.state, d)
-			})
+		if o, ok := open[tr.agent]; ok {
+			done = append(done, closed{agent: tr.agent, o: o, until: tr.at, counted: tr.at.After(o.since)})
+			if o.state == "wrap_up" && o.callID != "" {
+				wrapCalls = append(wrapCalls, o.callID)
+			}
 		}
-		AgentGrain.EnterState(rows.tally(rows.agent15, rollupKey{bucket: tr.at.Truncate(bucket15), id: tr.agent}), tr.state)
-		AgentGrain.EnterState(rows.tally(rows.agentDay, rollupKey{bucket: midnight(tr.at, loc), id: tr.agent}), tr.state)
 		since := tr.at
 		if o, ok := open[tr.agent]; ok && !tr.at.After(o.since) {
 			since = o.since // a transition stamped before the last one: time never runs back
 		}
-		open[tr.agent] = openState{state: tr.state, reason: tr.reason, since: since}
+		open[tr.agent] = openState{state: tr.state, reason: tr.reason, callID: tr.callID, since: since}
+	}
+	queueOf, err := queuesOfCalls(ctx, tx, wrapCalls)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range done {
+		if c.counted {
+			reason := rowReason(c.o.state, c.o.reason)
+			queue, forQueue := queueOf[c.o.callID]
+			forQueue = forQueue && c.o.state == "wrap_up"
+			splitBuckets(c.o.since, c.until, loc, func(b15 bool, bucket time.Time, d time.Duration) {
+				am, qm := rows.agentDay, rows.queueDay
+				if b15 {
+					am, qm = rows.agent15, rows.queue15
+				}
+				AgentGrain.AddState(rows.tally(am, rollupKey{bucket: bucket, id: c.agent, reason: reason}), c.o.state, d)
+				if forQueue {
+					QueueGrain.AddState(rows.tally(qm, rollupKey{bucket: bucket, name: queue}), c.o.state, d)
+				}
+			})
+		}
+		AgentGrain.LeaveState(rows.tally(rows.agent15, rollupKey{bucket: c.until.Truncate(bucket15), id: c.agent}), c.o.state)
+		AgentGrain.LeaveState(rows.tally(rows.agentDay, rollupKey{bucket: midnight(c.until, loc), id: c.agent}), c.o.state)
 	}
 	return open, nil
+}
+
+// queuesOfCalls maps the calls (by call id) that count for QueueGrain to their queue.
+func queuesOfCalls(ctx context.Context, tx pgx.Tx, calls []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(calls) == 0 {
+		return out, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT call_id, queue FROM cdrs WHERE call_id = ANY($1) AND direction = 'inbound' AND queue <> ''`, calls)
+	if err != nil {
+		return nil, fmt.Errorf("read the queues of wrapped-up calls: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, queue string
+		if err := rows.Scan(&id, &queue); err != nil {
+			return nil, fmt.Errorf("read the queues of wrapped-up calls: %w", err)
+		}
+		out[id] = queue
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the queues of wrapped-up calls: %w", err)
+	}
+	return out, nil
 }
 
 // splitBuckets calls fn for each 15-minute and each day bucket that [from, to) overlaps,
@@ -481,17 +532,17 @@ func saveOpen(ctx context.Context, tx pgx.Tx, open map[int64]openState) error {
 		return nil
 	}
 	var ids []int64
-	var states, reasons, counters []string
+	var states, reasons, calls, counters []string
 	var since []time.Time
 	for id, o := range open {
-		ids, states, since = append(ids, id), append(states, o.state), append(since, o.since)
+		ids, states, since, calls = append(ids, id), append(states, o.state), append(since, o.since), append(calls, o.callID)
 		reasons = append(reasons, rowReason(o.state, o.reason))
 		counters = append(counters, "{"+strings.Join(AgentGrain.StateCounters(o.state), ",")+"}")
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO rollup_agents (agent_id, state, reason, since, counters)
-		SELECT u.a, u.s, u.r, u.t, u.c::text[] FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]) AS u(a, s, r, t, c)
-		ON CONFLICT (agent_id) DO UPDATE SET state = excluded.state, reason = excluded.reason, since = excluded.since, counters = excluded.counters`,
-		ids, states, reasons, since, counters)
+	_, err := tx.Exec(ctx, `INSERT INTO rollup_agents (agent_id, state, reason, since, counters, call_id)
+		SELECT u.a, u.s, u.r, u.t, u.c::text[], u.call FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[]) AS u(a, s, r, t, c, call)
+		ON CONFLICT (agent_id) DO UPDATE SET state = excluded.state, reason = excluded.reason, since = excluded.since, counters = excluded.counters, call_id = excluded.call_id`,
+		ids, states, reasons, since, counters, calls)
 	if err != nil {
 		return fmt.Errorf("save open agent states: %w", err)
 	}

@@ -56,7 +56,13 @@ func (f *statsFixture) append(t *testing.T, ev cti.Event) {
 // state logs agent's move to state at.
 func (f *statsFixture) state(t *testing.T, agent *account.User, at time.Time, from, to cti.AgentState, reason string) {
 	t.Helper()
-	f.append(t, cti.Event{At: at, Type: cti.AgentStateSet, AgentID: agent.ID,
+	f.stateOfCall(t, agent, at, from, to, reason, "")
+}
+
+// stateOfCall is state with the call the move belongs to (Wrap-up after a call).
+func (f *statsFixture) stateOfCall(t *testing.T, agent *account.User, at time.Time, from, to cti.AgentState, reason, callID string) {
+	t.Helper()
+	f.append(t, cti.Event{At: at, Type: cti.AgentStateSet, AgentID: agent.ID, CallID: callID,
 		State: &cti.StateChange{From: from, To: to, Reason: reason, Actor: "agent"}})
 }
 
@@ -130,14 +136,14 @@ func (f *statsFixture) day(t *testing.T, base time.Time) {
 	f.call(t, at("9m57s"), cti.Inbound, "sales", a1, cti.Answered, true, 8, 120)
 	f.state(t, a1, at("10m"), cti.Ready, cti.Ringing, "")
 	f.state(t, a1, at("10m5s"), cti.Ringing, cti.OnCall, "")
-	f.state(t, a1, at("12m5s"), cti.OnCall, cti.WrapUp, "")
+	f.stateOfCall(t, a1, at("12m5s"), cti.OnCall, cti.WrapUp, "", "call-1")
 	f.state(t, a1, at("12m35s"), cti.WrapUp, cti.Ready, "")
 	f.state(t, a1, at("20m"), cti.Ready, cti.NotReady, "break")
 	f.state(t, a1, at("35m"), cti.NotReady, cti.Ready, "") // across the 09:30 quarter
 	f.call(t, at("39m45s"), cti.Inbound, "sales", a1, cti.Answered, true, 25, 60)
 	f.state(t, a1, at("40m"), cti.Ready, cti.Ringing, "")
 	f.state(t, a1, at("40m10s"), cti.Ringing, cti.OnCall, "")
-	f.state(t, a1, at("41m10s"), cti.OnCall, cti.WrapUp, "")
+	f.stateOfCall(t, a1, at("41m10s"), cti.OnCall, cti.WrapUp, "", "call-2")
 	f.state(t, a1, at("41m20s"), cti.WrapUp, cti.Ready, "")
 	f.call(t, at("45m"), cti.Outbound, "", a1, cti.Answered, false, 0, 30)
 	f.call(t, at("46m"), cti.Inbound, "sales", a1, cti.Abandoned, true, 12, 0)    // abandoned while a1 rang
@@ -174,14 +180,17 @@ func TestStatisticsByHand(t *testing.T) {
 
 	res = f.run(t, "queue_statistics", now, nil)
 	// sales: c1 (8 s, answered), c2 (25 s, answered), c4 (12 s, abandoned), c5 (3 s, short
-	// abandon), c7 (30 s, no answer): SL 20 s → 1 of 5; abandon rate (2−1) ÷ (5−1).
+	// abandon), c7 (30 s, no answer): SL 20 s → 1 of 5; abandon rate (2−1) ÷ (5−1). Handle:
+	// talk 120+60 + a1's wrap-ups after c1 and c2, 30+10, ÷ 2 answered.
 	expect(t, "sales", row(t, res, "sales"), map[string]any{
 		"offered": 5, "answered": 2, "abandoned": 2, "short_abandoned": 1, "answered_in_sl": 1,
 		"wait_avg": 15.6, "wait_max": 30.0, "talk_avg": 90.0, "service_level": 0.2, "abandon_rate": 0.25,
+		"handle_avg": 110.0,
 	})
 	// support: its own threshold is 10 s, the one call waited 15 s.
 	expect(t, "support", row(t, res, "support"), map[string]any{
 		"offered": 1, "answered": 1, "answered_in_sl": 0, "service_level": 0.0, "abandon_rate": 0.0, "wait_avg": 15.0,
+		"handle_avg": 100.0, // a2 logged no wrap-up
 	})
 	if res.Total != 2 {
 		t.Errorf("queue rows = %d, want 2 (the outbound call has no queue)", res.Total)

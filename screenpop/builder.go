@@ -57,6 +57,7 @@ type CallInfo struct {
 	DID        string    `json:"did"`
 	Queue      string    `json:"queue"`
 	Direction  string    `json:"direction"`
+	Callee     string    `json:"callee,omitempty"` // the number an agent's outbound call dialled
 	OfferedAt  time.Time `json:"offered_at"`
 }
 
@@ -220,13 +221,20 @@ func (b *Builder) build(ctx context.Context, t *account.Tenant, ev cti.Event) (*
 			Queue: ev.Queue, Direction: ev.Data["direction"], OfferedAt: ev.At},
 		Matches: []PopMatch{}, RecentCalls: []RecentCall{}, OpenWorkOrders: []any{},
 	}
-	res, err := b.objects.Lookup(ctx, t, p.Call.Caller)
+	// The customer is the other party: the caller, or the number an agent's outbound call
+	// dialled (from the phone or by click-to-dial), whose caller is the agent's extension.
+	party := p.Call.Caller
+	if p.Call.Direction == string(cti.Outbound) && ev.Data["callee"] != "" {
+		p.Call.Callee = ev.Data["callee"]
+		party = p.Call.Callee
+	}
+	res, err := b.objects.Lookup(ctx, t, party)
 	if err != nil {
 		b.log.Warn("pop lookup failed", "tenant", t.Code, "call", ev.CallID, "err", err)
 		p.Degraded = "customer lookup failed"
-		res = &dataobject.LookupResult{Caller: dataobject.Normalize(p.Call.Caller, t.Region), Reason: dataobject.ReasonNone}
+		res = &dataobject.LookupResult{Caller: dataobject.Normalize(party, t.Region), Reason: dataobject.ReasonNone}
 	}
-	if p.Call.CallerE164 == "" {
+	if p.Call.CallerE164 == "" && p.Call.Callee == "" {
 		p.Call.CallerE164 = res.Caller.E164
 	}
 	p.MatchReason, p.Total = res.Reason, res.Total

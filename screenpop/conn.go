@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ctid/ctid/account"
+	"github.com/ctid/ctid/fault"
 )
 
 // WebSocket limits of one console connection.
@@ -25,6 +27,7 @@ const (
 	maxClientFrame = 4096                    // bytes; clients send only small control frames
 	popWait        = 1500 * time.Millisecond // a pop.offer waits this long for its payload
 	maxUnacked     = 256                     // delivery times kept for ack latency
+	recheckPeriod  = 30 * time.Second        // a read-only token's connection is checked again this often
 	// socketBuffer caps the kernel's send buffer of a console socket, so a console that stops
 	// reading fills its queue and is dropped instead of holding megabytes of memory.
 	socketBuffer = 64 << 10
@@ -56,6 +59,11 @@ type conn struct {
 
 	closeOnce sync.Once
 	done      chan struct{}
+	// feeds hands the writer the feed a subscribe frame opened (buffered: one feed).
+	feeds chan feed
+	// recheck, on a connection authenticated by a read-only token, is asked every
+	// recheckPeriod whether the token still holds.
+	recheck func(context.Context) error
 
 	mu      sync.Mutex
 	unacked map[int64]time.Time // seq → when written
@@ -65,6 +73,8 @@ type conn struct {
 	replayed  int64
 	lastSeq   int64
 	lastTypes []string
+	feed      string // the feed subscribed to, "" for none
+	ended     bool   // the writer is gone: a feed opened now is stopped at once
 }
 
 func (c *conn) wants(agentID, team int64) bool {
@@ -106,28 +116,46 @@ var upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 4096, W
 // ServeWS upgrades an authenticated request to a console connection for user, and serves it
 // until it closes. checkOrigin decides which pages may connect.
 func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, user *account.User, checkOrigin func(*http.Request) bool) {
-	u := upgrader
-	u.CheckOrigin = checkOrigin
-	ws, err := u.Upgrade(w, r, nil)
-	if err != nil {
-		return // the upgrader answered with an HTTP error
-	}
-	c := &conn{hub: h, ws: ws, tenant: user.Tenant, user: user, send: make(chan *out, sendQueueSize),
-		done: make(chan struct{})}
+	c := &conn{hub: h, tenant: user.Tenant, user: user}
 	switch {
 	case user.Can(account.PermWatchFloor) && account.ScopeOf(user.Roles) == account.ScopeAll:
 		c.follow = followAll
 	case user.Has(account.RoleTeamLead):
 		c.follow = followTeam
 	}
+	h.serveConn(w, r, c, checkOrigin)
+}
+
+// ServeFeedWS upgrades a request that a read-only token of tenant t authenticated (a TV link's)
+// to a connection that may only subscribe to a feed. recheck is asked every 30 s whether the
+// token still holds: a revoked one closes the connection.
+func (h *Hub) ServeFeedWS(w http.ResponseWriter, r *http.Request, t *account.Tenant, checkOrigin func(*http.Request) bool, recheck func(context.Context) error) {
+	h.serveConn(w, r, &conn{hub: h, tenant: t, recheck: recheck}, checkOrigin)
+}
+
+func (h *Hub) serveConn(w http.ResponseWriter, r *http.Request, c *conn, checkOrigin func(*http.Request) bool) {
+	u := upgrader
+	u.CheckOrigin = checkOrigin
+	ws, err := u.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader answered with an HTTP error
+	}
+	c.ws, c.send, c.done, c.feeds = ws, make(chan *out, sendQueueSize), make(chan struct{}), make(chan feed, 1)
 	defer c.close()
 	ws.SetReadLimit(maxClientFrame)
 	if tc, ok := ws.NetConn().(*net.TCPConn); ok {
 		_ = tc.SetWriteBuffer(socketBuffer)
 	}
 	if err := c.serve(r.Context()); err != nil && !errors.Is(err, context.Canceled) {
-		h.log.Debug("console connection ended", "user", user.Username, "err", err)
+		h.log.Debug("console connection ended", "tenant", c.tenant.Code, "user", c.username(), "err", err)
 	}
+}
+
+func (c *conn) username() string {
+	if c.user == nil {
+		return "(read-only token)"
+	}
+	return c.user.Username
 }
 
 func (c *conn) serve(ctx context.Context) error {
@@ -138,15 +166,32 @@ func (c *conn) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	hello := map[string]any{"user_id": c.user.ID, "username": c.user.Username, "tenant": c.tenant.Code, "current_seq": current}
+	hello := map[string]any{"tenant": c.tenant.Code, "current_seq": current}
+	if c.user != nil {
+		hello["user_id"], hello["username"] = c.user.ID, c.user.Username
+	} else {
+		hello["feeds_only"] = true
+	}
 	if err := c.writeMessage(Message{Seq: current, Type: TypeHello, Time: time.Now(), Data: hello}); err != nil {
 		return err
 	}
-	// The first client frame says where to resume.
+	// The first client frame says where to resume, or which feed alone to get.
 	_ = c.ws.SetReadDeadline(time.Now().Add(resumeWait))
 	var first ClientMessage
-	if err := c.ws.ReadJSON(&first); err != nil || first.Type != ClientResume || first.LastSeq < 0 {
-		_ = c.writeMessage(Message{Type: TypeError, Time: time.Now(), Data: map[string]any{"message": "first frame must be {\"type\":\"resume\",\"last_seq\":N}"}})
+	err = c.ws.ReadJSON(&first)
+	switch {
+	case err == nil && first.Type == ClientSubscribe:
+		if err := c.subscribe(ctx, first.Feed); err != nil {
+			c.writeError(err)
+			return fmt.Errorf("subscribe to %q: %w", first.Feed, err)
+		}
+		go c.readLoop(ctx, cancel)
+		return c.writeLoop(ctx)
+	case err == nil && first.Type == ClientResume && first.LastSeq >= 0 && c.user == nil:
+		c.writeError(fault.Errorf(fault.Forbidden, "a read-only token gets feeds only: send {\"type\":\"subscribe\",\"feed\":\"board\"}"))
+		return errors.New("resume with a read-only token")
+	case err != nil || first.Type != ClientResume || first.LastSeq < 0:
+		c.writeError(fault.Errorf(fault.Invalid, "first frame must be {\"type\":\"resume\",\"last_seq\":N} or {\"type\":\"subscribe\",\"feed\":\"board\"}"))
 		return errors.New("no resume frame")
 	}
 	start := first.LastSeq
@@ -159,7 +204,7 @@ func (c *conn) serve(ctx context.Context) error {
 	// replay is skipped by seq.
 	h.add(c)
 	defer h.remove(c)
-	go c.readLoop(cancel)
+	go c.readLoop(ctx, cancel)
 	upTo, err := h.replay(ctx, c, start)
 	if err != nil {
 		return err
@@ -167,16 +212,56 @@ func (c *conn) serve(ctx context.Context) error {
 	c.mu.Lock()
 	c.replayed = max(c.replayed, upTo)
 	c.mu.Unlock()
+	return c.writeLoop(ctx)
+}
+
+// writeLoop writes routed messages and feed frames until the connection ends.
+func (c *conn) writeLoop(ctx context.Context) error {
 	ping := time.NewTicker(pingPeriod)
 	defer ping.Stop()
+	var check <-chan time.Time
+	if c.recheck != nil {
+		t := time.NewTicker(recheckPeriod)
+		defer t.Stop()
+		check = t.C
+	}
+	var frames <-chan []byte // the subscribed feed's, nil until a subscribe
+	defer func() {
+		c.mu.Lock()
+		c.ended = true
+		c.mu.Unlock()
+		select {
+		case f := <-c.feeds: // subscribed while the loop ended
+			f.stop()
+		default:
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-c.done:
 			return nil
+		case f := <-c.feeds:
+			frames = f.frames
+			defer f.stop()
+		case b, ok := <-frames:
+			if !ok {
+				// The feed fell behind or was rebuilt: close, the client reconnects for a snapshot.
+				_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseTryAgainLater, "resubscribe"), time.Now().Add(time.Second))
+				return nil
+			}
+			_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+				return err
+			}
 		case o := <-c.send:
 			if err := c.write(ctx, *o); err != nil {
+				return err
+			}
+		case <-check:
+			if err := c.recheck(ctx); err != nil {
+				_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "revoked"), time.Now().Add(time.Second))
 				return err
 			}
 		case <-ping.C:
@@ -186,6 +271,10 @@ func (c *conn) serve(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+func (c *conn) writeError(err error) {
+	_ = c.writeMessage(Message{Type: TypeError, Time: time.Now(), Data: map[string]any{"message": fault.MessageOf(err)}})
 }
 
 // write sends one routed message, with its pop payload when it is a pop.offer, unless the
@@ -259,7 +348,7 @@ func (c *conn) writeMessage(m Message) error {
 }
 
 // readLoop reads acks (and pongs) until the connection ends.
-func (c *conn) readLoop(cancel context.CancelFunc) {
+func (c *conn) readLoop(ctx context.Context, cancel context.CancelFunc) {
 	defer cancel()
 	defer c.close()
 	_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
@@ -270,6 +359,12 @@ func (c *conn) readLoop(cancel context.CancelFunc) {
 			return
 		}
 		_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
+		if m.Type == ClientSubscribe {
+			if err := c.subscribe(ctx, m.Feed); err != nil {
+				c.enqueue(&out{notice: true, delivery: delivery{msg: Message{Type: TypeError, Time: time.Now(), Data: map[string]any{"message": fault.MessageOf(err)}}}})
+			}
+			continue
+		}
 		if m.Type != ClientAck {
 			continue // a late resume or an unknown frame changes nothing
 		}

@@ -33,6 +33,7 @@ type Hub struct {
 	pool     *pgxpool.Pool
 	log      *slog.Logger
 	m        *metrics
+	feeds    FeedSource
 
 	mu sync.Mutex
 	// Consoles by tenant and user (an agent's own), and the following ones (supervisors,
@@ -60,6 +61,7 @@ type Options struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	WorkOrders WorkOrderSource // open work orders and draft mapping of pops (nil: none)
+	Feeds      FeedSource      // what a subscribe frame may open (the wallboard); nil: none
 }
 
 // NewHub makes a Hub; Run feeds it.
@@ -72,7 +74,7 @@ func NewHub(o Options) *Hub {
 	b := NewBuilder(o.Pool, o.Objects, log, m)
 	b.workOrders = o.WorkOrders
 	return &Hub{events: o.Events, accounts: o.Accounts, builder: b, pool: o.Pool,
-		log: log, m: m,
+		log: log, m: m, feeds: o.Feeds,
 		own: map[string]map[int64]map[*conn]struct{}{}, followers: map[string]map[*conn]struct{}{}, routers: map[string]*router{}, lastSeq: map[string]int64{},
 		tenants: map[string]*account.Tenant{}, agents: map[int64]agentInfo{}}
 }

@@ -308,6 +308,26 @@ func TestPopRules(t *testing.T) {
 	}
 }
 
+// An agent's outbound call pops the customer it dialled, not the agent's own extension.
+func TestOutboundCallPopsTheDialledCustomer(t *testing.T) {
+	f := newFixture(t)
+	a1 := f.users["acme/a1"]
+	f.customer(t, "acme", "Li Lei", "13900002222")
+	c := f.connect(t, a1, 0)
+	f.append(t, cti.Event{Tenant: "acme", Type: cti.CallOffered, CallID: "out1", AgentID: a1.ID,
+		Data: map[string]string{"caller": a1.Extension, "callee": "13900002222", "direction": "outbound", "source": "sip",
+			"origin": "click_to_dial"}})
+	p := popOf(t, c.nextOf(screenpop.TypePopOffer))
+	call := p["call"].(map[string]any)
+	if p["rule"] != screenpop.RuleOne || call["callee"] != "13900002222" {
+		t.Fatalf("outbound pop: rule %v, call %v", p["rule"], call)
+	}
+	m := p["matches"].([]any)[0].(map[string]any)
+	if m["record"].(map[string]any)["name"] != "Li Lei" {
+		t.Fatalf("outbound pop matched %v", m)
+	}
+}
+
 func TestCallLifecycleMessages(t *testing.T) {
 	f := newFixture(t)
 	a1, a2 := f.users["acme/a1"], f.users["acme/a2"]

@@ -22,6 +22,9 @@ const (
 const (
 	ClientResume = "resume" // {last_seq}: replay what I missed after last_seq, then go live
 	ClientAck    = "ack"    // {seq}: I showed this message
+	// ClientSubscribe {feed}: send me this feed's frames too (FeedBoard: the live wallboard).
+	// As the first frame instead of resume, the connection gets that feed only.
+	ClientSubscribe = "subscribe"
 )
 
 // Message is one server frame: {seq, type, time, data}. seq is the tenant event's sequence
@@ -38,4 +41,5 @@ type ClientMessage struct {
 	Type    string `json:"type"`
 	LastSeq int64  `json:"last_seq,omitempty"`
 	Seq     int64  `json:"seq,omitempty"`
+	Feed    string `json:"feed,omitempty"`
 }

@@ -26,6 +26,9 @@ type Board struct {
 	queues  map[string]*queueState
 	members map[string][]int64 // queue → agent ids
 	calls   map[string]*callState
+	// wrapQueue is the queue of each of today's (and yesterday's) calls that count for a
+	// queue: the wrap-up an agent does after one counts for that queue when it ends.
+	wrapQueue map[string]wrapCall
 
 	// dirty holds what changed since the last frame.
 	dirtyAgents map[int64]bool
@@ -47,7 +50,12 @@ type queueState struct {
 	sl      time.Duration // the queue's service-level threshold
 	waiting map[string]time.Time
 	today   *tally // queue template
-	talk    *tally // agent template (average talk) over the queue's calls
+}
+
+// wrapCall is a call whose agent's wrap-up counts for its queue.
+type wrapCall struct {
+	queue string
+	day   string // the date it was offered
 }
 
 type callState struct {
@@ -71,11 +79,11 @@ type QueueConfig struct {
 // NewBoard makes an empty board whose "today" is in loc. The figures' definitions come from
 // the query engine's standard templates.
 func NewBoard(loc *time.Location) (*Board, error) {
-	qd, err := loadDefinition(queueTemplate, query.QueueGrain, colOffered, colAnswered, colAbandoned, colAnsweredInSL, colWaitAvg, colServiceLevel)
+	qd, err := loadDefinition(queueTemplate, query.QueueGrain, colOffered, colAnswered, colAbandoned, colAnsweredInSL, colWaitAvg, colServiceLevel, colHandleAvg)
 	if err != nil {
 		return nil, err
 	}
-	ad, err := loadDefinition(agentTemplate, query.AgentGrain, colAnswered, colTalkAvg)
+	ad, err := loadDefinition(agentTemplate, query.AgentGrain, colAnswered, colTalkAvg, colHandleAvg)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +92,7 @@ func NewBoard(loc *time.Location) (*Board, error) {
 	}
 	return &Board{loc: loc, queueD: qd, agentD: ad,
 		agents: map[int64]*agentState{}, queues: map[string]*queueState{}, members: map[string][]int64{},
-		calls: map[string]*callState{}, dirtyAgents: map[int64]bool{}, dirtyQueues: map[string]bool{}}, nil
+		calls: map[string]*callState{}, wrapQueue: map[string]wrapCall{}, dirtyAgents: map[int64]bool{}, dirtyQueues: map[string]bool{}}, nil
 }
 
 // SetQueues replaces the configured queues and their members (queues are configuration, not
@@ -109,7 +117,7 @@ func (b *Board) SetQueues(qs []QueueConfig) {
 func (b *Board) queue(name string) *queueState {
 	q := b.queues[name]
 	if q == nil {
-		q = &queueState{name: name, waiting: map[string]time.Time{}, today: b.queueD.newTally(), talk: b.agentD.newTally()}
+		q = &queueState{name: name, waiting: map[string]time.Time{}, today: b.queueD.newTally()}
 		b.queues[name] = q
 	}
 	return q
@@ -174,14 +182,72 @@ func (b *Board) addCDR(c *cti.CDR, waitMs, talkMs int64) {
 	}
 	row := callFacts(c, waitMs, talkMs)
 	q := b.queue(c.Queue)
-	q.today.add(row, q.sl)
-	q.talk.add(row, 0)
+	if q.today.add(row, q.sl) {
+		b.wrapQueue[c.CallID] = wrapCall{queue: c.Queue, day: day}
+	}
 	b.dirtyQueues[c.Queue] = true
 	if c.AgentID != 0 {
 		a := b.agent(c.AgentID)
 		a.handled.add(row, 0)
 		b.dirtyAgents[c.AgentID] = true
 	}
+}
+
+// leave counts the interval an agent ends by a transition at at, as the rollups do
+// (query.Rollups): the part of it in today's date goes to the agent's state counters (wrap-up
+// time, login time, …) and the interval is counted as ended; a wrap-up also counts for the
+// queue of the call it began with. from is the state left; an interval whose start the board
+// did not see (it began before the board's day) counts from the start of the day.
+func (b *Board) leave(a *agentState, from cti.AgentState, callID string, at time.Time) {
+	if from == "" || from == cti.LoggedOut {
+		return
+	}
+	start := b.dayStart()
+	if at.Before(start) {
+		return // an earlier day's: that day's report counts it
+	}
+	since := a.since
+	if a.state != from || since.Before(start) {
+		since = start
+	}
+	d := max(at.Sub(since), 0)
+	g := b.agentD.grain
+	g.AddState(a.handled.t, string(from), d)
+	g.LeaveState(a.handled.t, string(from))
+	b.dirtyAgents[a.id] = true
+	if from != cti.WrapUp {
+		return
+	}
+	call := a.callID
+	if a.state != from || call == "" {
+		call = callID
+	}
+	w, ok := b.wrapQueue[call]
+	if !ok {
+		return
+	}
+	delete(b.wrapQueue, call)
+	q := b.queue(w.queue)
+	b.queueD.grain.AddState(q.today.t, string(from), d)
+	b.queueD.grain.LeaveState(q.today.t, string(from))
+	b.dirtyQueues[w.queue] = true
+}
+
+// transition applies an agent's change of state from from to st (st.Since: when).
+func (b *Board) transition(from cti.AgentState, st cti.AgentStatus) {
+	st.Since = st.Since.Truncate(time.Microsecond)
+	b.Tick(st.Since)
+	b.leave(b.agent(st.AgentID), from, st.CallID, st.Since)
+	b.SetAgent(st)
+}
+
+// dayStart is the start of the board's date in the tenant's zone.
+func (b *Board) dayStart() time.Time {
+	d, err := time.ParseInLocation(time.DateOnly, b.day, b.loc)
+	if err != nil {
+		return time.Time{} // no day yet: nothing counted before the first
+	}
+	return d
 }
 
 // Tick starts a new day's figures when the tenant's date has changed; it reports whether it did.
@@ -195,9 +261,15 @@ func (b *Board) Tick(now time.Time) bool {
 }
 
 func (b *Board) resetDay(day string) {
+	// A wrap-up after yesterday's last calls still counts for their queues, in today's part.
+	for id, w := range b.wrapQueue {
+		if w.day < b.day {
+			delete(b.wrapQueue, id)
+		}
+	}
 	b.day = day
 	for name, q := range b.queues {
-		q.today, q.talk = b.queueD.newTally(), b.agentD.newTally()
+		q.today = b.queueD.newTally()
 		b.dirtyQueues[name] = true
 	}
 	for id, a := range b.agents {
@@ -259,12 +331,15 @@ func (b *Board) Apply(ev cti.Event) {
 			b.AddCDR(ev.CDR)
 		}
 	case cti.AgentStateSet:
+		st := cti.AgentStatus{AgentID: ev.AgentID, CallID: ev.CallID, Since: ev.At}
+		var from cti.AgentState
 		if ev.State != nil {
-			b.SetAgent(cti.AgentStatus{AgentID: ev.AgentID, State: ev.State.To, Reason: ev.State.Reason, CallID: ev.CallID, Since: ev.At})
+			from, st.State, st.Reason = ev.State.From, ev.State.To, ev.State.Reason
 		} else {
 			// Replayed from the table: the transition is in Data.
-			b.SetAgent(cti.AgentStatus{AgentID: ev.AgentID, State: cti.AgentState(ev.Data["to"]), Reason: ev.Data["reason"], CallID: ev.CallID, Since: ev.At})
+			from, st.State, st.Reason = cti.AgentState(ev.Data["from"]), cti.AgentState(ev.Data["to"]), ev.Data["reason"]
 		}
+		b.transition(from, st)
 	}
 }
 
@@ -328,8 +403,9 @@ type AgentView struct {
 	Customer string `json:"customer,omitempty"`
 	// TalkSince is when the current call was answered (talk time ticks from it).
 	TalkSince time.Time `json:"talk_since,omitzero"`
-	Handled   int64     `json:"handled"`  // agent template "answered", today
-	TalkAvg   *float64  `json:"talk_avg"` // agent template "talk_avg", today, seconds
+	Handled   int64     `json:"handled"`    // agent template "answered", today
+	TalkAvg   *float64  `json:"talk_avg"`   // agent template "talk_avg", today, seconds
+	HandleAvg *float64  `json:"handle_avg"` // agent template "handle_avg" (talk + wrap-up), today, seconds
 }
 
 // QueueView is one queue's row on a board.
@@ -348,13 +424,13 @@ type QueueView struct {
 	AnsweredInSL int64    `json:"answered_in_sl"`
 	ServiceLevel *float64 `json:"service_level"` // answered within the threshold ÷ offered
 	WaitAvg      *float64 `json:"wait_avg"`      // seconds
-	TalkAvg      *float64 `json:"talk_avg"`      // seconds, the agent template's talk_avg over the queue's calls
+	HandleAvg    *float64 `json:"handle_avg"`    // seconds, talk + wrap-up of answered calls whose wrap-up is over
 	SLSeconds    int      `json:"sl_seconds"`
 }
 
 func (b *Board) agentView(a *agentState) AgentView {
 	v := AgentView{ID: a.id, Name: a.person.Name, Extension: a.person.Extension, Team: a.person.Team, State: string(a.state), Reason: a.reason, Since: a.since, CallID: a.callID,
-		Handled: a.handled.count(colAnswered), TalkAvg: a.handled.avgSeconds(colTalkAvg)}
+		Handled: a.handled.count(colAnswered), TalkAvg: a.handled.avgSeconds(colTalkAvg), HandleAvg: a.handled.avgSeconds(colHandleAvg)}
 	if c := b.calls[a.callID]; c != nil {
 		v.Caller, v.Customer = c.caller, c.customer
 		if c.agent == a.id {
@@ -375,7 +451,7 @@ func (b *Board) queueView(q *queueState) QueueView {
 	v := QueueView{Name: q.name, Waiting: len(q.waiting), SLSeconds: int(q.sl / time.Second),
 		Offered: q.today.count(colOffered), Answered: q.today.count(colAnswered),
 		Abandoned: q.today.count(colAbandoned), AnsweredInSL: q.today.count(colAnsweredInSL),
-		ServiceLevel: q.today.ratio(colServiceLevel), WaitAvg: q.today.avgSeconds(colWaitAvg)}
+		ServiceLevel: q.today.ratio(colServiceLevel), WaitAvg: q.today.avgSeconds(colWaitAvg), HandleAvg: q.today.avgSeconds(colHandleAvg)}
 	for _, at := range q.waiting {
 		if v.OldestSince.IsZero() || at.Before(v.OldestSince) {
 			v.OldestSince = at
@@ -395,8 +471,6 @@ func (b *Board) queueView(q *queueState) QueueView {
 			v.OnCall++
 		}
 	}
-	// Average talk of the queue's calls: the agent template's definition over the queue's CDRs.
-	v.TalkAvg = q.talk.avgSeconds(colTalkAvg)
 	return v
 }
 

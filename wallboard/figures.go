@@ -9,9 +9,9 @@ import (
 	"github.com/ctid/ctid/query"
 )
 
-// The board's day figures are not a second set of formulas: each call is counted through the
-// query engine's counters (query.AgentGrain, query.QueueGrain: what one call adds to the
-// statistics rollups) and the figures are the standard templates' columns (sums, ratios, handle
+// The board's day figures are not a second set of formulas: each call and each ended agent-state
+// interval (wrap-up) is counted through the query engine's counters (query.AgentGrain,
+// query.QueueGrain: what one call or interval adds to the statistics rollups) and the figures are the standard templates' columns (sums, ratios, handle
 // time = talk + wrap-up; query/templates/*.json, docs/metrics.md) evaluated over those counts
 // with query.Evaluate. A change of a definition changes the live board and the report together.
 const (
@@ -28,6 +28,7 @@ const (
 	colWaitAvg      = "wait_avg"
 	colServiceLevel = "service_level"
 	colTalkAvg      = "talk_avg"
+	colHandleAvg    = "handle_avg" // (talk + wrap-up) ÷ answered calls
 )
 
 // definition is a template and the grain whose counters its columns read.
@@ -59,9 +60,10 @@ type tally struct {
 
 func (d *definition) newTally() *tally { return &tally{def: d, t: query.Tally{}} }
 
-// add counts one call; sl is the queue's service-level threshold (0: the default).
-func (t *tally) add(c query.CallFacts, sl time.Duration) {
-	t.def.grain.AddCall(t.t, c, query.Thresholds{ServiceLevel: sl})
+// add counts one call; sl is the queue's service-level threshold (0: the default). It
+// reports whether the call counts for the grain.
+func (t *tally) add(c query.CallFacts, sl time.Duration) bool {
+	return t.def.grain.AddCall(t.t, c, query.Thresholds{ServiceLevel: sl})
 }
 
 // count is a count column's value.

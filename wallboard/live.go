@@ -608,6 +608,28 @@ func readBoard(ctx context.Context, tx pgx.Tx, b *Board, now time.Time, loc *tim
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read today's CDRs: %w", err)
 	}
+	// Today's agent-state transitions: the state intervals they end (wrap-up time of the
+	// agents and of their calls' queues), counted as the live board counts them. The log
+	// shares the event log's seq: start at the last event before the day (index on at).
+	rows, err = tx.Query(ctx, `SELECT agent_id, at, from_state, to_state, reason, call_id FROM agent_state_log
+		WHERE seq > coalesce((SELECT seq FROM events WHERE at < $1 ORDER BY at DESC LIMIT 1), 0) AND at >= $1
+		ORDER BY seq`, dayStart)
+	if err != nil {
+		return fmt.Errorf("read today's agent states: %w", err)
+	}
+	for rows.Next() {
+		var st cti.AgentStatus
+		var from, to string
+		if err := rows.Scan(&st.AgentID, &st.Since, &from, &to, &st.Reason, &st.CallID); err != nil {
+			rows.Close()
+			return fmt.Errorf("read today's agent states: %w", err)
+		}
+		st.State = cti.AgentState(to)
+		b.transition(cti.AgentState(from), st)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read today's agent states: %w", err)
+	}
 	rows, err = tx.Query(ctx, `SELECT agent_id, state, reason, call_id, since FROM agent_states`)
 	if err != nil {
 		return fmt.Errorf("read agent states: %w", err)

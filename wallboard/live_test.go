@@ -22,6 +22,7 @@ import (
 	"github.com/ctid/ctid/db"
 	"github.com/ctid/ctid/db/dbtest"
 	"github.com/ctid/ctid/query"
+	"github.com/ctid/ctid/screenpop"
 	"github.com/ctid/ctid/wallboard"
 )
 
@@ -123,7 +124,8 @@ func (f *fixture) setState(agent string, to cti.AgentState, who, reason, callID 
 }
 
 // call plays one inbound call of queue: waiting wait seconds, then answered by agent and
-// talking talk seconds (or abandoned when agent is ""). Times start at f.base + n minutes.
+// talking talk seconds (or abandoned when agent is ""), after which the agent is in Wrap-up.
+// Call times start at f.base + n × 17 s; agents' transitions happen now.
 func (f *fixture) call(queue, agent string, wait, talk float64) {
 	f.t.Helper()
 	f.n++
@@ -143,11 +145,12 @@ func (f *fixture) call(queue, agent string, wait, talk float64) {
 		f.append(cti.Event{At: sec(wait - 0.5), Type: cti.CallRinging, CallID: id, Queue: queue, AgentID: aid})
 		f.append(cti.Event{At: sec(wait), Type: cti.CallAnswered, CallID: id, Queue: queue, AgentID: aid})
 		f.setState(agent, cti.OnCall, cti.BySystem, "", id)
-		f.setState(agent, cti.WrapUp, cti.BySystem, "", id)
-		f.setState(agent, cti.Ready, cti.BySystem, "", "")
 		c.Result, c.AgentID, c.RingingAt, c.AnsweredAt, c.EndedAt, c.HangupBy = cti.Answered, aid, sec(wait-0.5), sec(wait), sec(wait+talk), cti.HangupAgent
 	}
 	f.append(cti.Event{At: c.EndedAt, Type: cti.CallEnded, CallID: id, Queue: queue, AgentID: c.AgentID, CDR: c})
+	if agent != "" {
+		f.setState(agent, cti.WrapUp, cti.BySystem, "", id)
+	}
 }
 
 // boardAt waits until the board has applied the event log up to the last event.
@@ -181,14 +184,19 @@ func (f *fixture) traffic() {
 	for _, a := range []string{"a1", "a2", "a3"} {
 		f.setState(a, cti.Ready, cti.ByAgent, "", "")
 	}
+	// Wrap-ups end now, a few milliseconds after they began: the board's and the database's
+	// wrap-up times agree to the millisecond.
 	f.call("sales", "a1", 5.25, 61.5)
-	f.call("sales", "a2", 20, 30)     // exactly at the threshold: within
+	f.setState("a1", cti.Ready, cti.BySystem, "wrap_up_over", "")
+	f.call("sales", "a2", 20, 30) // exactly at the threshold: within
+	f.setState("a2", cti.Ready, cti.ByAgent, "", "")
 	f.call("sales", "a1", 20.001, 12) // just over
+	f.setState("a1", cti.Ready, cti.BySystem, "wrap_up_over", "")
 	f.call("sales", "", 8.125, 0)
-	f.call("support", "a3", 3, 100.75)
+	f.call("support", "a3", 3, 100.75) // a3 stays in wrap-up: its time counts once it is over
 	f.call("support", "", 40, 0)
 	f.call("support", "a2", 1.5, 9)
-	f.setState("a2", cti.NotReady, cti.ByAgent, "break", "")
+	f.setState("a2", cti.NotReady, cti.ByAgent, "break", "") // leaving wrap-up for a break ends it
 }
 
 // The board's today figures are the query engine's for the same calls: the same template
@@ -235,7 +243,8 @@ func TestLiveFiguresEqualQueryEngine(t *testing.T) {
 	for _, row := range rows {
 		q := queues[row["queue"].(string)]
 		for k, got := range map[string]any{"offered": q.Offered, "answered": q.Answered, "abandoned": q.Abandoned,
-			"answered_in_sl": q.AnsweredInSL, "wait_avg": deref(q.WaitAvg), "service_level": deref(q.ServiceLevel)} {
+			"answered_in_sl": q.AnsweredInSL, "wait_avg": deref(q.WaitAvg), "service_level": deref(q.ServiceLevel),
+			"handle_avg": deref(q.HandleAvg)} {
 			if fmt.Sprint(got) != fmt.Sprint(row[k]) {
 				t.Errorf("queue %s %s: board %v, query engine %v", q.Name, k, got, row[k])
 			}
@@ -254,9 +263,19 @@ func TestLiveFiguresEqualQueryEngine(t *testing.T) {
 		if !ok {
 			continue // the unassigned abandoned calls
 		}
-		if fmt.Sprint(a.Handled) != fmt.Sprint(row["answered"]) || fmt.Sprint(deref(a.TalkAvg)) != fmt.Sprint(row["talk_avg"]) {
-			t.Errorf("agent %d: board handled %d talk %v, query engine %v %v", id, a.Handled, deref(a.TalkAvg), row["answered"], row["talk_avg"])
+		if fmt.Sprint(a.Handled) != fmt.Sprint(row["answered"]) || fmt.Sprint(deref(a.TalkAvg)) != fmt.Sprint(row["talk_avg"]) ||
+			fmt.Sprint(deref(a.HandleAvg)) != fmt.Sprint(row["handle_avg"]) {
+			t.Errorf("agent %d: board handled %d talk %v handle %v, query engine %v %v %v", id, a.Handled, deref(a.TalkAvg), deref(a.HandleAvg),
+				row["answered"], row["talk_avg"], row["handle_avg"])
 		}
+	}
+	// Handle time is talk + wrap-up: a1's two calls' wrap-ups are over, a3's is not.
+	if a := agents[f.users["a1"].ID]; a.HandleAvg == nil || *a.HandleAvg <= *a.TalkAvg {
+		t.Errorf("a1 handle %v, talk %v: want talk + wrap-up", deref(a.HandleAvg), deref(a.TalkAvg))
+	}
+	// a3 is still in wrap-up: that wrap-up counts once it is over, so handle time is talk so far.
+	if a := agents[f.users["a3"].ID]; a.State != "wrap_up" || a.HandleAvg == nil || *a.HandleAvg != *a.TalkAvg {
+		t.Errorf("a3 = %+v, want in wrap-up with handle time = talk until the wrap-up is over", a)
 	}
 	if a := agents[f.users["a2"].ID]; a.State != "not_ready" || a.Reason != "break" || a.Handled != 2 {
 		t.Errorf("a2 = %+v, want not ready (break) with 2 calls handled", a)
@@ -334,35 +353,57 @@ func TestRebuildAfterRestart(t *testing.T) {
 	}
 }
 
-// A team lead's board shows their team's agents only — in the snapshot and in every update.
-func TestTeamLeadSeesOwnTeamOverWS(t *testing.T) {
-	f := newFixture(t)
+// hubServer serves /ws of a real screenpop hub whose feeds are the boards: ?user=<name> is the
+// user the request authenticated, ?tv=1 a TV link's read-only token.
+func (f *fixture) hubServer() *httptest.Server {
+	hub := screenpop.NewHub(screenpop.Options{Events: f.cti.Events(), Accounts: f.accounts, Pool: f.pool, Feeds: f.boards.Feed})
+	any := func(*http.Request) bool { return true }
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u := f.users[r.URL.Query().Get("user")]
-		v, err := wallboard.ViewerOf(u)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusForbidden)
+		if r.URL.Query().Get("tv") != "" {
+			hub.ServeFeedWS(w, r, f.acme, any, func(context.Context) error { return nil })
 			return
 		}
-		f.boards.ServeWS(w, r, u.Tenant, v, func(*http.Request) bool { return true }, nil)
+		hub.ServeWS(w, r, f.users[r.URL.Query().Get("user")], any)
 	}))
-	t.Cleanup(srv.Close)
-	dial := func(user string) *websocket.Conn {
-		c, _, err := websocket.DefaultDialer.DialContext(f.ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/?user="+user, nil)
-		if err != nil {
-			t.Fatalf("dial as %s: %v", user, err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
+	f.t.Cleanup(srv.Close)
+	return srv
+}
+
+// dialBoard opens /ws with query, reads hello and subscribes to the board feed.
+func dialBoard(tb testing.TB, ctx context.Context, srv *httptest.Server, query string) *websocket.Conn {
+	tb.Helper()
+	c, _, err := websocket.DefaultDialer.DialContext(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws"+query, nil)
+	if err != nil {
+		tb.Fatalf("dial %s: %v", query, err)
 	}
-	read := func(c *websocket.Conn) wallboard.Frame {
-		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		var fr wallboard.Frame
-		if err := c.ReadJSON(&fr); err != nil {
-			t.Fatalf("read frame: %v", err)
-		}
-		return fr
+	tb.Cleanup(func() { c.Close() })
+	var hello screenpop.Message
+	if err := c.ReadJSON(&hello); err != nil || hello.Type != screenpop.TypeHello {
+		tb.Fatalf("hello of %s: %+v, %v", query, hello, err)
 	}
+	if err := c.WriteJSON(screenpop.ClientMessage{Type: screenpop.ClientSubscribe, Feed: wallboard.FeedName}); err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// readFrame reads one board frame (an error frame of /ws comes back with Type "error").
+func readFrame(t *testing.T, c *websocket.Conn) wallboard.Frame {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var fr wallboard.Frame
+	if err := c.ReadJSON(&fr); err != nil {
+		t.Fatalf("read frame: %v", err)
+	}
+	return fr
+}
+
+// A team lead's board on /ws shows their team's agents only — in the snapshot and in every
+// update; an agent gets no board; a TV token gets queues only and no console.
+func TestTeamLeadSeesOwnTeamOverWS(t *testing.T) {
+	f := newFixture(t)
+	srv := f.hubServer()
+	read := func(c *websocket.Conn) wallboard.Frame { return readFrame(t, c) }
 	ids := func(fr wallboard.Frame) map[int64]string {
 		out := map[int64]string{}
 		for _, a := range fr.Data.Agents {
@@ -370,13 +411,17 @@ func TestTeamLeadSeesOwnTeamOverWS(t *testing.T) {
 		}
 		return out
 	}
-	lead, sup := dial("lead"), dial("sup")
+	lead, sup := dialBoard(t, f.ctx, srv, "?user=lead"), dialBoard(t, f.ctx, srv, "?user=sup")
+	tv := dialBoard(t, f.ctx, srv, "?tv=1")
 	a1, a2, a3 := f.users["a1"].ID, f.users["a2"].ID, f.users["a3"].ID
 	if fr := read(lead); fr.Type != wallboard.TypeSnapshot || len(ids(fr)) != 2 || ids(fr)[a1] == "" || ids(fr)[a2] == "" {
 		t.Errorf("lead's snapshot: %s with agents %v, want red's a1 and a2 only", fr.Type, ids(fr))
 	}
 	if fr := read(sup); len(ids(fr)) != 3 {
 		t.Errorf("supervisor's snapshot has agents %v, want all three", ids(fr))
+	}
+	if fr := read(tv); fr.Type != wallboard.TypeSnapshot || len(fr.Data.Agents) != 0 || len(fr.Data.Queues) == 0 {
+		t.Errorf("TV snapshot: %s with %d agents and %d queues, want queues only", fr.Type, len(fr.Data.Agents), len(fr.Data.Queues))
 	}
 	// a3 (blue) logs in, then a1 (red): the lead's first update with an agent is a1's.
 	f.setState("a3", cti.Ready, cti.ByAgent, "", "")
@@ -393,13 +438,34 @@ func TestTeamLeadSeesOwnTeamOverWS(t *testing.T) {
 	for seen := false; !seen; {
 		seen = ids(read(sup))[a3] == "ready"
 	}
-	// A user who may not watch the floor gets no board.
-	c, resp, err := websocket.DefaultDialer.DialContext(f.ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/?user=a1", nil)
-	if err == nil {
-		c.Close()
-		t.Fatal("an agent opened a board")
+	ready := map[string]int{}
+	for ready["sales"] != 1 || ready["support"] != 1 {
+		fr := read(tv)
+		if len(fr.Data.Agents) != 0 {
+			t.Fatalf("the TV got agents: %+v", fr.Data.Agents)
+		}
+		for _, q := range fr.Data.Queues {
+			ready[q.Name] = q.Ready
+		}
 	}
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("agent's board: HTTP %d, want 403", resp.StatusCode)
+	// A user who may not watch the floor gets an error frame and no board.
+	if fr := read(dialBoard(t, f.ctx, srv, "?user=a1")); fr.Type != screenpop.TypeError {
+		t.Errorf("an agent subscribed to the board: got %s", fr.Type)
+	}
+	// A TV token opens no console.
+	c, _, err := websocket.DefaultDialer.DialContext(f.ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws?tv=1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var m screenpop.Message
+	if err := c.ReadJSON(&m); err != nil || m.Type != screenpop.TypeHello {
+		t.Fatalf("TV hello: %+v %v", m, err)
+	}
+	if err := c.WriteJSON(screenpop.ClientMessage{Type: screenpop.ClientResume}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ReadJSON(&m); err != nil || m.Type != screenpop.TypeError {
+		t.Errorf("a TV token resumed a console: %+v %v", m, err)
 	}
 }

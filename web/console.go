@@ -11,7 +11,8 @@ import (
 )
 
 // ws opens a console WebSocket for the session's user, or for the user of a short-lived
-// token from /api/v1/ws-token (?token=...). Pages of other sites may not connect.
+// token from /api/v1/ws-token (?token=...), or — ?tenant=...&tv=... — a TV link's
+// connection that gets the board feed only. Pages of other sites may not connect.
 func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Pops == nil {
 		http.Error(w, "screen pops are not enabled", http.StatusServiceUnavailable)
@@ -19,6 +20,10 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.sameSite(r) {
 		http.Error(w, "WebSocket from another site refused", http.StatusForbidden)
+		return
+	}
+	if r.URL.Query().Has("tv") {
+		s.tvWS(w, r)
 		return
 	}
 	var user *account.User

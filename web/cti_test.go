@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ctid/ctid/account"
@@ -26,6 +27,8 @@ type ctiFixture struct {
 	srv    *httptest.Server
 	tokens map[string]string // "tenant/username" → bearer token
 	ids    map[string]int64
+	svc    *cti.Service
+	pool   *pgxpool.Pool
 }
 
 func newCTIFixture(t *testing.T) *ctiFixture {
@@ -57,7 +60,7 @@ func newCTIFixture(t *testing.T) *ctiFixture {
 		t.Fatal(err)
 	}
 	s.MountCTI(svc)
-	f := &ctiFixture{t: t, srv: httptest.NewServer(s), tokens: map[string]string{}, ids: map[string]int64{}}
+	f := &ctiFixture{t: t, srv: httptest.NewServer(s), tokens: map[string]string{}, ids: map[string]int64{}, svc: svc, pool: pool}
 	t.Cleanup(f.srv.Close)
 	for _, code := range []string{"acme", "beta"} {
 		if _, err := accounts.CreateTenant(ctx, account.NewTenant{Code: code, Name: code}, account.CLI); err != nil {
@@ -120,6 +123,68 @@ func TestAgentStateAPI(t *testing.T) {
 		status, out := f.call(tc.who, tc.method, tc.path, tc.body)
 		if status != tc.status || (tc.state != "" && out["state"] != tc.state) {
 			t.Fatalf("%s %s %s %s = %d %v, want %d %s", tc.who, tc.method, tc.path, tc.body, status, out, tc.status, tc.state)
+		}
+	}
+}
+
+// A supervisor forcing an agent Not ready or Logged out gives a reason: the answer, the
+// agent-state log and the agent.state event all keep it, with the supervisor as actor.
+func TestForcedStateKeepsItsReason(t *testing.T) {
+	f := newCTIFixture(t)
+	sub := f.svc.Events().Subscribe("acme", 100)
+	defer sub.Close()
+	agent := f.ids["acme/a1"]
+	path := "/api/v1/agents/" + strconv.FormatInt(agent, 10) + "/state"
+	for _, tc := range []struct {
+		who, method, path, body string
+		status                  int
+		state, reason           string
+	}{
+		{"acme/a1", "PUT", "/api/v1/agents/me/state", `{"state":"ready"}`, 200, "ready", ""},
+		{"acme/sup", "PUT", path, `{"state":"not_ready","reason":"meeting"}`, 200, "not_ready", "meeting"},
+		{"acme/sup", "PUT", path, `{"state":"not_ready","reason":"missed"}`, 400, "", ""}, // a reason only ctid sets
+		{"acme/sup", "PUT", path, `{"state":"logged_out","reason":"left without logging out"}`, 200, "logged_out", "left without logging out"},
+		{"acme/a1", "GET", "/api/v1/agents/me/state", "", 200, "logged_out", "left without logging out"},
+		{"acme/sup", "PUT", path, `{"state":"ready"}`, 200, "ready", ""},
+		{"acme/sup", "PUT", path, `{"state":"logged_out","reason":"` + strings.Repeat("x", 121) + `"}`, 400, "", ""},
+		{"acme/a1", "PUT", "/api/v1/agents/me/state", `{"state":"logged_out","reason":"end of shift"}`, 200, "logged_out", "end of shift"},
+	} {
+		status, out := f.call(tc.who, tc.method, tc.path, tc.body)
+		if status != tc.status || (tc.state != "" && (out["state"] != tc.state || (out["reason"] != nil && out["reason"] != tc.reason) ||
+			(out["reason"] == nil && tc.reason != ""))) {
+			t.Fatalf("%s %s %s %s = %d %v, want %d %s %q", tc.who, tc.method, tc.path, tc.body, status, out, tc.status, tc.state, tc.reason)
+		}
+	}
+	log, err := cti.StateLog(context.Background(), f.pool, "acme", agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup := "user:" + strconv.FormatInt(f.ids["acme/sup"], 10)
+	type row struct{ to, reason, actor string }
+	var got []row
+	for _, e := range log {
+		got = append(got, row{string(e.To), e.Reason, e.Actor})
+	}
+	want := []row{{"ready", "", "agent"}, {"not_ready", "meeting", sup}, {"logged_out", "left without logging out", sup},
+		{"ready", "", sup}, {"logged_out", "end of shift", "agent"}}
+	if len(got) != len(want) {
+		t.Fatalf("state log = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("state log row %d = %v, want %v (log %v)", i, got[i], want[i], got)
+		}
+	}
+	// The agent.state events carry the same reasons (the wallboard and console read those).
+	for i := range want {
+		select {
+		case ev := <-sub.C:
+			if ev.Type != cti.AgentStateSet || string(ev.State.To) != want[i].to || ev.State.Reason != want[i].reason ||
+				ev.Data["reason"] != want[i].reason || ev.State.Actor != want[i].actor {
+				t.Fatalf("event %d = %+v %+v, want %v", i, ev, ev.State, want[i])
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("agent.state event %d not delivered", i)
 		}
 	}
 }

@@ -180,7 +180,7 @@ func TestCallHistoryOpensWorkOrderAndScoringShowsTheCall(t *testing.T) {
 	}
 	now := time.Now()
 	cdr := &cti.CDR{CallID: "c-q1", OfferedAt: now.Add(-3 * time.Minute), Direction: cti.Inbound, Source: "api", CallerRaw: "13900005555",
-		Queue: "sales", AgentID: a1.ID, AnsweredAt: now.Add(-170 * time.Second), EndedAt: now.Add(-time.Minute), Result: cti.Answered}
+		CallerE164: "+8613900005555", Queue: "sales", AgentID: a1.ID, AnsweredAt: now.Add(-170 * time.Second), EndedAt: now.Add(-time.Minute), Result: cti.Answered}
 	if _, err := f.events.Append(ctx, cti.Event{Tenant: "acme", Type: cti.CallEnded, CallID: "c-q1", AgentID: a1.ID, CDR: cdr}); err != nil {
 		t.Fatal(err)
 	}
@@ -188,6 +188,8 @@ func TestCallHistoryOpensWorkOrderAndScoringShowsTheCall(t *testing.T) {
 	b.mustLogin("acme", "a1", "password-a1")
 	if code, _, page := b.do("GET", "/queries/call_history?period=last_7_days", nil, nil); code != 200 || !strings.Contains(page, `href="/workorders?call_id=c-q1"`) {
 		t.Fatalf("call history without the work-order link: %d\n%s", code, page)
+	} else if !strings.Contains(page, `<a href="tel:&#43;8613900005555" class="dial" data-number="&#43;8613900005555">`) || !strings.Contains(page, `id="dial-status"`) {
+		t.Fatalf("call history: the caller is no click-to-dial link\n%s", page)
 	}
 	if code, _, page := b.do("GET", "/workorders?call_id=c-q1", nil, nil); code != 200 || !strings.Contains(page, fmt.Sprintf(`data-id="%d"`, w.ID)) {
 		t.Fatalf("work orders of the call: %d", code)

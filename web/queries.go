@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"html/template"
 	"io"
 	"net/http"
 	"net/url"
@@ -115,6 +116,7 @@ type (
 	}
 	bodyCell struct {
 		Text, Href, Open, OpenID string
+		Tel                      template.URL // a dial action's tel: link (click-to-dial takes it over); safe: telLink keeps digits and + only
 	}
 	runData struct {
 		Key, Title, Description string
@@ -275,7 +277,7 @@ func (q *queryPages) table(r *http.Request, d *query.Definition, req query.Reque
 			if a, ok := actions[c.Key]; ok && cell.Text != "" {
 				switch a.Kind {
 				case "dial":
-					cell.Href = "tel:" + cell.Text
+					cell.Tel = template.URL(telLink(cell.Text))
 				case "open":
 					cell.Open, cell.OpenID = a.Target, cell.Text
 				}

@@ -349,25 +349,3 @@ func (o *objectPages) deleteForm(w http.ResponseWriter, r *http.Request, v *visi
 	http.Redirect(w, r, "/records/"+obj.Key, http.StatusSeeOther)
 	return nil
 }
-
-type adminPageData struct {
-	Objects    []*dataobject.Object
-	CodeTables []*dataobject.CodeTable
-}
-
-func (o *objectPages) adminPage(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := tenantOf(v, "records")
-	if err != nil {
-		return err
-	}
-	objs, err := o.store.Objects(r.Context(), t)
-	if err != nil {
-		return err
-	}
-	cts, err := o.store.CodeTables(r.Context(), t)
-	if err != nil {
-		return err
-	}
-	o.s.render(w, r, v, http.StatusOK, "objects_admin", "objects.title", adminPageData{objs, cts})
-	return nil
-}

@@ -28,7 +28,8 @@ func (s *Server) EnableObjects(store *dataobject.Store) {
 	s.mux.HandleFunc("GET /records/{object}/{id}", s.page(account.PermViewRecords, o.notWorkOrders(o.recordPage)))
 	s.mux.HandleFunc("POST /records/{object}/{id}", s.page(account.PermViewRecords, o.notWorkOrders(o.updateForm)))
 	s.mux.HandleFunc("POST /records/{object}/{id}/delete", s.page(account.PermViewRecords, o.notWorkOrders(o.deleteForm)))
-	s.mux.HandleFunc("GET /admin/objects", s.page(account.PermConfigure, o.adminPage))
+	o.adminRoutes()
+	o.importRoutes()
 
 	s.mux.HandleFunc("GET /api/v1/objects", s.api(account.PermViewRecords, tenantList(o.store.Objects)))
 	s.mux.HandleFunc("POST /api/v1/objects", s.api(account.PermConfigure, o.apiCreateObject))
@@ -55,8 +56,9 @@ func (s *Server) EnableObjects(store *dataobject.Store) {
 }
 
 type objectPages struct {
-	s     *Server
-	store *dataobject.Store
+	s       *Server
+	store   *dataobject.Store
+	imports importJobs // the import page's background imports
 }
 
 // tenantList answers a GET with every item of the caller's tenant, as {"items", "total"}.

@@ -15,11 +15,13 @@ import (
 	"github.com/ctid/ctid/account"
 	"github.com/ctid/ctid/dataobject"
 	"github.com/ctid/ctid/db/dbtest"
+	"github.com/ctid/ctid/query"
 	"github.com/ctid/ctid/web"
 )
 
 // newRecordsFixture serves the shell with the records pages and API, a tenant acme with an
-// agent a1 (and an API token for it) and a QA checker qa1.
+// agent a1 (and an API token for it), a QA checker qa1 and a config admin cfg. Saved
+// queries are what tell a field's users (query.FieldUsers), as in ctid.
 func newRecordsFixture(t *testing.T) (*fixture, string) {
 	t.Helper()
 	pool, _ := dbtest.NewDatabase(t)
@@ -29,7 +31,8 @@ func newRecordsFixture(t *testing.T) (*fixture, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.EnableObjects(dataobject.New(pool, nil, reg, dataobject.Options{}))
+	f.pool = pool
+	s.EnableObjects(dataobject.New(pool, nil, reg, dataobject.Options{FieldUsage: query.FieldUsers}))
 	f.srv = httptest.NewServer(s)
 	t.Cleanup(f.srv.Close)
 	ctx := context.Background()
@@ -40,6 +43,7 @@ func newRecordsFixture(t *testing.T) (*fixture, string) {
 	for _, u := range []account.NewUser{
 		{TenantCode: "acme", Username: "a1", Password: "password-a1", Roles: []string{"agent"}, Extension: "1001"},
 		{TenantCode: "acme", Username: "qa1", Password: "password-qa1", Roles: []string{"qa"}},
+		{TenantCode: "acme", Username: "cfg", Password: "password-cfg", Roles: []string{"config_admin"}},
 	} {
 		user, err := f.accounts.AddUser(ctx, u, account.CLI)
 		if err != nil {

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/ctid/ctid/account"
@@ -11,18 +12,17 @@ import (
 )
 
 // MountWallboard adds the live wallboard: the supervisors' and team leads' board
-// (/wallboard and its WebSocket /wallboard/ws), TV links (/tv/{tenant}/{token}) and the
-// tenant admin's page of TV links. cmd/ctid calls it once after New.
+// (/wallboard, whose frames come over /ws: the hub's board feed), TV links
+// (/tv/{tenant}/{token}) and the tenant admin's page of TV links. cmd/ctid calls it once
+// after New.
 func (s *Server) MountWallboard(b *wallboard.Service) {
 	h := &boardHandlers{s: s, boards: b}
 	s.mux.HandleFunc("GET /wallboard", s.page(account.PermWatchFloor, h.page))
-	s.mux.HandleFunc("GET /wallboard/ws", h.ws)
 	s.mux.HandleFunc("GET /admin/tv", s.page(account.PermManageUsers, h.tokensPage))
 	s.mux.HandleFunc("POST /admin/tv", s.page(account.PermManageUsers, h.createToken))
 	s.mux.HandleFunc("POST /admin/tv/{id}/revoke", s.page(account.PermManageUsers, h.revokeToken))
 	s.mux.HandleFunc("GET /api/v1/wallboard/agents/{id}/pop", s.api(account.PermWatchFloor, h.agentPop))
 	s.mux.HandleFunc("GET /tv/{tenant}/{token}", h.tvPage)
-	s.mux.HandleFunc("GET /tv/{tenant}/{token}/ws", h.tvWS)
 }
 
 type boardHandlers struct {
@@ -39,7 +39,7 @@ var boardKeys = []string{
 }
 
 type boardData struct {
-	WS       string
+	WS       string // the /ws URL the page subscribes to the board feed on
 	TV       bool
 	Tenant   string
 	Reasons  []reasonJSON
@@ -66,36 +66,17 @@ func (h *boardHandlers) page(w http.ResponseWriter, r *http.Request, v *visit) e
 		return err
 	}
 	h.s.render(w, r, v, http.StatusOK, "wallboard", "wallboard.title",
-		boardData{WS: "/wallboard/ws", Tenant: v.user.Tenant.Name, Reasons: reasons, Messages: h.messages(v.lang)})
+		boardData{WS: "/ws", Tenant: v.user.Tenant.Name, Reasons: reasons, Messages: h.messages(v.lang)})
 	return nil
 }
 
-// ws opens the board's WebSocket for the session's user, scoped by their role.
-func (h *boardHandlers) ws(w http.ResponseWriter, r *http.Request) {
-	if !h.s.sameSite(r) {
-		http.Error(w, "WebSocket from another site refused", http.StatusForbidden)
-		return
-	}
-	sess, err := h.s.sessionOf(r)
-	if err != nil {
-		http.Error(w, fault.MessageOf(err), fault.HTTPStatus(fault.CodeOf(err)))
-		return
-	}
-	viewer, err := wallboard.ViewerOf(sess.User)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusForbidden)
-		return
-	}
-	h.boards.ServeWS(w, r, sess.User.Tenant, viewer, h.s.sameSite, nil)
-}
-
 // tvTenant checks a TV link: the tenant and a live token of it.
-func (h *boardHandlers) tvTenant(r *http.Request) (*account.Tenant, error) {
-	t, err := h.s.opts.Accounts.TenantByCode(r.Context(), r.PathValue("tenant"))
+func (s *Server) tvTenant(r *http.Request, code, token string) (*account.Tenant, error) {
+	t, err := s.opts.Accounts.TenantByCode(r.Context(), code)
 	if err != nil {
 		return nil, fault.Errorf(fault.Unauthorized, "this TV link is not valid")
 	}
-	if err := wallboard.CheckTVToken(r.Context(), h.s.opts.Pool, t, r.PathValue("token")); err != nil {
+	if err := wallboard.CheckTVToken(r.Context(), s.opts.Pool, t, token); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -107,28 +88,28 @@ func (h *boardHandlers) tvPage(w http.ResponseWriter, r *http.Request) {
 	if l := r.URL.Query().Get("lang"); l == "en" || l == "zh-CN" {
 		v.lang = l
 	}
-	t, err := h.tvTenant(r)
+	t, err := h.s.tvTenant(r, r.PathValue("tenant"), r.PathValue("token"))
 	if err != nil {
 		h.s.renderError(w, r, v, err)
 		return
 	}
+	q := url.Values{"tenant": {t.Code}, "tv": {r.PathValue("token")}}
 	h.s.render(w, r, v, http.StatusOK, "wallboard", "wallboard.title", boardData{TV: true, Tenant: t.Name,
-		WS: "/tv/" + t.Code + "/" + r.PathValue("token") + "/ws", Messages: h.messages(v.lang)})
+		WS: "/ws?" + q.Encode(), Messages: h.messages(v.lang)})
 }
 
-func (h *boardHandlers) tvWS(w http.ResponseWriter, r *http.Request) {
-	if !h.s.sameSite(r) {
-		http.Error(w, "WebSocket from another site refused", http.StatusForbidden)
-		return
-	}
-	t, err := h.tvTenant(r)
+// tvWS serves /ws?tenant=<code>&tv=<token>: a TV link's read-only token authenticates a
+// connection that may subscribe to the board feed only (queues, no agents). It is checked
+// again every 30 s, so a revoked link's screen stops.
+func (s *Server) tvWS(w http.ResponseWriter, r *http.Request) {
+	code, token := r.URL.Query().Get("tenant"), r.URL.Query().Get("tv")
+	t, err := s.tvTenant(r, code, token)
 	if err != nil {
 		http.Error(w, fault.MessageOf(err), fault.HTTPStatus(fault.CodeOf(err)))
 		return
 	}
-	token := r.PathValue("token")
-	h.boards.ServeWS(w, r, t, wallboard.Viewer{}, h.s.sameSite, func(ctx context.Context) error {
-		return wallboard.CheckTVToken(ctx, h.s.opts.Pool, t, token)
+	s.opts.Pops.ServeFeedWS(w, r, t, s.sameSite, func(ctx context.Context) error {
+		return wallboard.CheckTVToken(ctx, s.opts.Pool, t, token)
 	})
 }
 

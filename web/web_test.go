@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ctid/ctid/account"
@@ -28,6 +29,7 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 
 type fixture struct {
 	srv      *httptest.Server
+	pool     *pgxpool.Pool // set by fixtures whose tests read the database directly
 	accounts *account.Store
 	events   *cti.EventLog
 	now      time.Time

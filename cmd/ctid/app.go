@@ -153,13 +153,14 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 		Notify: func(ctx context.Context, tenant string, agentID int64, typ string, data any) {
 			hub.Notify(ctx, tenant, agentID, typ, data)
 		}})
-	a.Pops = screenpop.NewHub(screenpop.Options{Events: a.CTI.Events(), Accounts: a.Accounts, Objects: a.Objects,
-		Pool: a.Pool, Logger: logger, Registerer: a.registry, WorkOrders: a.WorkOrders.PopSource})
-	hub = a.Pops
-	a.background(func(ctx context.Context) error { a.Pops.Run(ctx); return nil })
+	// Boards are a feed of the hub: a board page subscribes to it on /ws.
 	a.Boards = wallboard.New(wallboard.Options{Pool: a.Pool, Events: a.CTI.Events(), Accounts: a.Accounts,
 		Logger: logger, Registerer: a.registry})
 	a.background(func(ctx context.Context) error { a.Boards.Run(ctx); return nil })
+	a.Pops = screenpop.NewHub(screenpop.Options{Events: a.CTI.Events(), Accounts: a.Accounts, Objects: a.Objects,
+		Pool: a.Pool, Logger: logger, Registerer: a.registry, WorkOrders: a.WorkOrders.PopSource, Feeds: a.Boards.Feed})
+	hub = a.Pops
+	a.background(func(ctx context.Context) error { a.Pops.Run(ctx); return nil })
 	a.Web, err = web.New(web.Options{
 		Accounts:      a.Accounts,
 		Pool:          a.Pool,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/emiago/sipgo/sip"
+	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/ctid/ctid/db"
 	"github.com/ctid/ctid/db/dbtest"
@@ -264,5 +265,16 @@ func TestImportCommand(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, "import", "--tenant", "acme"); code != 2 || !strings.Contains(errOut, "usage") {
 		t.Fatalf("no file: %d %q", code, errOut)
+	}
+	// a CSV saved by Chinese Excel is GBK; a bad row names its Chinese column, decoded
+	raw, err := simplifiedchinese.GBK.NewEncoder().String("姓名,电话,邮箱\n王五,13600000000,不是邮件\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gbk := filepath.Join(dir, "gbk.csv")
+	os.WriteFile(gbk, []byte(raw), 0o644)
+	code, _, errOut = runCLI(t, "import", "--tenant", "acme", gbk)
+	if code == 0 || !strings.Contains(errOut, `row 2, column 邮箱: "不是邮件" is not an e-mail address`) {
+		t.Fatalf("GBK file: exit %d, %q", code, errOut)
 	}
 }

@@ -24,6 +24,6 @@ func (a *App) seedDemo(ctx context.Context) error {
 func (a *App) startDemoTraffic() {
 	a.background(func(ctx context.Context) error {
 		return demo.Traffic(ctx, demo.TrafficOptions{SIPAddr: a.CTI.Addr("udp"), Every: a.cfg.Demo.CallEvery,
-			Accounts: a.Accounts, Agents: a.CTI.Agents(), Human: "agent1", Logger: a.log})
+			Accounts: a.Accounts, Agents: a.CTI.Agents(), Human: "agent1", Logger: a.log, SaveTrunk: a.CTI.SaveTrunk})
 	})
 }

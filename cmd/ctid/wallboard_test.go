@@ -14,11 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
 
 	"github.com/ctid/ctid/cti"
 	"github.com/ctid/ctid/demo"
+	"github.com/ctid/ctid/screenpop"
 	"github.com/ctid/ctid/wallboard"
 	"github.com/ctid/ctid/web/browsertest"
 )
@@ -64,24 +67,52 @@ func TestWallboardFollowsRealCalls(t *testing.T) {
 			t.Fatalf("%s (%s): %v", what, sel, err)
 		}
 	}
-	waiting := func(want string) {
+	// matches waits until the text of sel matches re (read in one evaluation: the board
+	// replaces its rows as frames arrive).
+	matches := func(what, sel string, re *regexp.Regexp) {
 		t.Helper()
 		wctx, cancel := context.WithTimeout(b, 30*time.Second)
 		defer cancel()
 		for {
-			got, err := chromedp.Run(wctx, chromedp.Text(chromedp.CSS("#queue-sales .waiting")))
-			if err != nil {
-				t.Fatalf("sales waiting never showed %s: %v", want, err)
-			}
-			if got == want {
+			got, err := chromedp.Run(wctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q)?.textContent ?? ""`, sel)))
+			if err == nil && re.MatchString(got) {
 				return
 			}
 			select {
 			case <-wctx.Done():
-				t.Fatalf("sales waiting shows %s, want %s", got, want)
+				t.Fatalf("%s shows %q (%v), want %s", what, got, err, re)
 			case <-time.After(50 * time.Millisecond):
 			}
 		}
+	}
+	shows := func(what, sel, want string) {
+		t.Helper()
+		matches(what, sel, regexp.MustCompile("^"+regexp.QuoteMeta(want)+"$"))
+	}
+	waiting := func(want string) { t.Helper(); shows("sales waiting", "#queue-sales .waiting", want) }
+	// click clicks sel in one evaluation (a query, then a click, could meet a replaced row).
+	click := func(sel string) {
+		t.Helper()
+		ok, err := chromedp.Run(b, chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.click(); return true; })()`, sel)))
+		if err != nil || !ok {
+			t.Fatalf("click %s: %v (found %v)", sel, err, ok)
+		}
+	}
+	// The page's sockets are kept so the test can drop them (a lost network), and new ones
+	// fail while window.offline is set.
+	_, err = chromedp.Run(b, func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			window.sockets = [];
+			const Real = window.WebSocket;
+			window.WebSocket = function (url) {
+				const ws = new Real(window.offline ? "ws://127.0.0.1:1/" : url);
+				window.sockets.push(ws);
+				return ws;
+			};`})
+		return chromedp.Void{}, err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	url := "http://" + app.HTTPAddr()
 	err = chromedp.Do(b,
@@ -100,6 +131,17 @@ func TestWallboardFollowsRealCalls(t *testing.T) {
 	row := fmt.Sprintf("#agent-%d", agent.ID)
 	wait("agent Ready", row+` .state[data-state="ready"]`)
 	waiting("0")
+	// The connection drops: the board says so and how old its data is, then reconnects to
+	// /ws, gets a new snapshot and is live again.
+	if _, err := chromedp.Run(b, chromedp.Evaluate[bool](`window.offline = true; window.sockets.forEach((ws) => ws.close()); true`)); err != nil {
+		t.Fatal(err)
+	}
+	wait("reconnecting", `#conn[data-live="0"]`)
+	matches("age of the data", "#conn", regexp.MustCompile(`^Reconnecting… · data is 00:\d\d old$`))
+	if _, err := chromedp.Run(b, chromedp.Evaluate[bool](`window.offline = false; true`)); err != nil {
+		t.Fatal(err)
+	}
+	wait("live again", `#conn[data-live="1"]`)
 
 	calls := make(chan error, 2)
 	go func() { calls <- callers[0].Call(ctx, "+8613900000001") }()
@@ -113,14 +155,9 @@ func TestWallboardFollowsRealCalls(t *testing.T) {
 	}
 	wait("agent On call with the second caller", row+` .state[data-state="on_call"]`)
 	waiting("0")
-	caller, _ := chromedp.Run(b, chromedp.Text(chromedp.CSS(row+" .caller")))
-	if caller != "+8613900000002" {
-		t.Errorf("the board shows the agent talking to %q, want +8613900000002", caller)
-	}
+	shows("the agent's caller", row+" .caller", "+8613900000002")
 	// The supervisor opens the agent's pop, read-only.
-	if err := chromedp.Do(b, chromedp.Click(chromedp.CSS(row+" .caller button"))); err != nil {
-		t.Fatal(err)
-	}
+	click(row + " .caller button")
 	wait("the agent's pop", "#pop-view dl")
 	if pop, _ := chromedp.Run(b, chromedp.Text(chromedp.CSS("#pop-view"))); !strings.Contains(pop, "+8613900000002") || !strings.Contains(pop, "New customer") {
 		t.Errorf("the pop view shows %q, want the caller as a new customer", pop)
@@ -136,29 +173,14 @@ func TestWallboardFollowsRealCalls(t *testing.T) {
 		}
 	}
 	// Today's figures count both calls once they are over.
-	wctx, cancelWait := context.WithTimeout(b, 20*time.Second)
-	defer cancelWait()
-	for {
-		got, _ := chromedp.Run(wctx, chromedp.Text(chromedp.CSS("#queue-sales .answered")))
-		if got == "2" {
-			break
-		}
-		select {
-		case <-wctx.Done():
-			t.Fatalf("sales answered shows %q, want 2", got)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	shows("sales answered", "#queue-sales .answered", "2")
 	// The supervisor forces the agent Not ready from the board, with the chosen reason; the
 	// state log names the supervisor.
 	wait("agent in Wrap-up after the second call", row+` .state[data-state="wrap_up"]`)
-	err = chromedp.Do(b,
-		chromedp.SetValue(chromedp.CSS("#reason"), "meeting"),
-		chromedp.Click(chromedp.CSS(row+` button[data-act="not_ready"]`)),
-	)
-	if err != nil {
+	if err := chromedp.Do(b, chromedp.SetValue(chromedp.CSS("#reason"), "meeting")); err != nil {
 		t.Fatal(err)
 	}
+	click(row + ` button[data-act="not_ready"]`)
 	wait("agent forced Not ready", row+` .state[data-state="not_ready"]`)
 	sup, err := app.Accounts.Login(ctx, demo.Tenant, "supervisor", demoPassword, "test")
 	if err != nil {
@@ -260,13 +282,22 @@ func TestTVLink(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `class="board tv"`) || strings.Contains(string(body), `id="agents"`) {
 		t.Fatalf("TV page: %d, want the board in TV mode without agents", resp.StatusCode)
 	}
-	ws, _, err := websocket.DefaultDialer.Dial("ws://"+app.HTTPAddr()+link+"/ws", nil)
+	// The TV's socket is /ws with the link's token: hello, then the board feed only.
+	tvWS := "ws://" + app.HTTPAddr() + "/ws?" + url.Values{"tenant": {demo.Tenant}, "tv": {strings.TrimPrefix(link, "/tv/"+demo.Tenant+"/")}}.Encode()
+	ws, _, err := websocket.DefaultDialer.Dial(tvWS, nil)
 	if err != nil {
 		t.Fatalf("TV socket: %v", err)
 	}
 	defer ws.Close()
-	var fr wallboard.Frame
 	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var hello screenpop.Message
+	if err := ws.ReadJSON(&hello); err != nil || hello.Type != screenpop.TypeHello {
+		t.Fatalf("TV hello: %+v %v", hello, err)
+	}
+	if err := ws.WriteJSON(screenpop.ClientMessage{Type: screenpop.ClientSubscribe, Feed: wallboard.FeedName}); err != nil {
+		t.Fatal(err)
+	}
+	var fr wallboard.Frame
 	if err := ws.ReadJSON(&fr); err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +334,7 @@ func TestTVLink(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
-	if _, resp, err := websocket.DefaultDialer.Dial("ws://"+app.HTTPAddr()+link+"/ws", nil); err == nil || resp.StatusCode != http.StatusUnauthorized {
+	if _, resp, err := websocket.DefaultDialer.Dial(tvWS, nil); err == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("revoked TV socket opened (err %v)", err)
 	}
 }

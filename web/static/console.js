@@ -82,8 +82,9 @@ function fact(dl, label, value) {
   dl.append(el("dt", {}, label), el("dd", {}, Array.isArray(value) ? value.join(", ") : value));
 }
 
-// dialLinks makes phone numbers tel: links: the operating system hands them to the agent's
-// softphone, which dials out through ctid (an agent's outbound call, with its CDR).
+// dialLinks makes phone numbers dial links: /static/dial.js asks ctid to call the agent's
+// phone, then the number (click-to-dial); the tel: href is the fallback when ctid cannot use
+// the agent's phone (the operating system hands it to the agent's softphone).
 function dialLinks(numbers) {
   const span = el("span", {});
   (Array.isArray(numbers) ? numbers : [numbers]).filter(Boolean).forEach((n, i) => {
@@ -139,7 +140,10 @@ function showPop(p, status) {
   $("pop-title").textContent = status === "answered" ? msg.answered : msg.ringing;
   $("pop").classList.add("ringing");
   const call = el("dl", { class: "facts" });
-  fact(call, msg.caller, p.call.caller || msg.withheld);
+  // The other party: the caller, or the number an outbound call dialled.
+  const party = p.call.callee || p.call.caller;
+  if (party) call.append(el("dt", {}, msg.caller), el("dd", {}, dialLinks(party)));
+  else fact(call, msg.caller, msg.withheld);
   fact(call, msg.did, p.call.did);
   fact(call, msg.queue, p.call.queue);
   fact(call, msg.call_id, p.call.id);
@@ -177,7 +181,8 @@ function showPop(p, status) {
   const recent = $("recent");
   recent.replaceChildren();
   for (const c of p.recent_calls || []) {
-    recent.append(el("li", {}, `${new Date(c.offered_at).toLocaleString()} · ${c.queue || ""} · ${c.agent_extension || ""} · ${c.result}`));
+    recent.append(el("li", {}, `${new Date(c.offered_at).toLocaleString()} · ${c.queue || ""} · ${c.agent_extension || ""} · ${c.result} `,
+      party ? dialLinks(party) : ""));
   }
   if (!recent.children.length) recent.append(el("li", { class: "muted" }, msg.no_recent));
   const draft = $("draft");
@@ -317,7 +322,7 @@ function fillWorkOrder(p) {
   open.replaceChildren();
   for (const w of p.open_work_orders || []) {
     open.append(el("li", {}, el("a", { href: `/workorders/${w.id}`, target: "_blank" }, `#${w.id} ${w.values?.subject || ""}`),
-      " ", el("span", { class: "muted" }, w.values?.status || "")));
+      " ", el("span", { class: "muted" }, w.values?.status || ""), " ", w.values?.caller_number ? dialLinks(w.values.caller_number) : ""));
   }
   if (!open.children.length) open.append(el("li", { class: "muted" }, msg.wo_none));
 }
@@ -357,7 +362,7 @@ async function loadCallbacks() {
     const number = w.values?.caller_number || "";
     const due = w.values?.callback_at ? new Date(w.values.callback_at).toLocaleString() : "";
     list.append(el("li", {}, el("a", { href: `/workorders/${w.id}` }, `#${w.id} ${w.values?.subject || ""}`), " ",
-      el("span", { class: "muted" }, due), " ", number ? el("a", { href: "tel:" + number, class: "dial", "data-number": number }, number) : ""));
+      el("span", { class: "muted" }, due), " ", number ? dialLinks(number) : ""));
   }
   if (!list.children.length) list.append(el("li", { class: "muted" }, msg.no_callbacks));
 }

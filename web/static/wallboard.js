@@ -1,5 +1,6 @@
-// The wallboard's live part: a WebSocket client of /wallboard/ws (or a TV link's socket) that
-// gets a snapshot, then update frames (docs/wallboard.md). Time in state, talk time and the
+// The wallboard's live part: a client of the console WebSocket /ws (a TV link's: /ws with its
+// read-only token) that subscribes to the board feed and gets a snapshot, then update frames
+// (docs/wallboard.md). Time in state, talk time and the
 // longest wait tick here from the server's timestamps. Everything shown is set with
 // textContent, never as HTML.
 
@@ -48,6 +49,15 @@ function connect() {
   const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + root.dataset.ws);
   ws.onmessage = (e) => {
     const f = JSON.parse(e.data);
+    if (f.type === "hello") {
+      ws.send(JSON.stringify({ type: "subscribe", feed: "board" }));
+      return;
+    }
+    if (f.type === "error") {
+      if (!tv) note("board-error", f.data?.message);
+      return;
+    }
+    if (f.type !== "board.snapshot" && f.type !== "board.update") return;
     skew = Date.now() - Date.parse(f.time);
     lastFrame = Date.now();
     if (f.type === "board.snapshot") {
@@ -101,7 +111,7 @@ function renderQueues() {
         el("td", { class: "num abandoned" }, q.abandoned),
         el("td", { class: "num service_level", title: `≤ ${q.sl_seconds} s` }, pct(q.service_level)),
         el("td", { class: "num wait_avg" }, secs(q.wait_avg)),
-        el("td", { class: "num talk_avg" }, secs(q.talk_avg)),
+        el("td", { class: "num handle_avg" }, secs(q.handle_avg)),
       );
     }),
   );
@@ -157,6 +167,7 @@ function renderAgents() {
           {},
           el("span", { class: "badge state", "data-state": a.state }, msg["state." + a.state] || a.state),
           a.state === "not_ready" && a.reason ? " " + reasonLabel(a.reason) : "",
+          a.state === "logged_out" && a.reason ? " " + a.reason : "",
         ),
         el("td", { class: "since" }, a.since && a.state !== "logged_out" ? dur(inState) : "–"),
         el("td", { class: "caller" }, a.call_id ? el("button", { type: "button", class: "link", "data-pop": a.id, title: msg.show_pop }, (a.caller || a.call_id) + (a.customer ? " · " + a.customer : "")) : ""),
@@ -192,9 +203,14 @@ function note(id, text) {
 async function force(id, state) {
   note("board-error", "");
   note("board-notice", "");
-  if (state === "logged_out" && !confirm(msg.confirm_logout)) return;
   const body = { state };
   if (state === "not_ready") body.reason = $("reason").value;
+  if (state === "logged_out") {
+    // The reason of a forced logout is a note, kept in the state log and shown on the board.
+    const note = prompt(msg.confirm_logout, "");
+    if (note === null) return;
+    body.reason = note.trim();
+  }
   try {
     const res = await fetch(`/api/v1/agents/${id}/state`, {
       method: "PUT",
