@@ -1,11 +1,14 @@
 package query_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -349,5 +352,31 @@ func TestStatisticsIncludeOpenInterval(t *testing.T) {
 		if v < 600 || v > 600+elapsed+1 || login != v {
 			t.Errorf("agent %d: %s %v login %v, want about 600 s (the open interval up to now)", c.agent.ID, c.key, v, login)
 		}
+	}
+}
+
+// An export of a statistics template catches the rollups up first, as a page run does: the
+// events just logged are in the file without a run or the worker before it.
+func TestStatisticsExportCatchesUp(t *testing.T) {
+	f := newStatsFixture(t)
+	base := time.Date(2024, 3, 1, 9, 0, 0, 0, f.acme.Location())
+	f.day(t, base)
+	env := f.env(f.admin)
+	env.Now = base.Add(time.Hour)
+	var buf bytes.Buffer
+	if _, err := f.svc.Export(context.Background(), f.acme, env, query.Template("queue_statistics"), query.Request{}, query.ExportCSV, "en", &buf, nil); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(buf.String(), "\ufeff"))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	offered := slices.Index(recs[0], "Offered")
+	var got []string
+	for _, r := range recs[1:] {
+		got = append(got, r[0]+"="+r[offered])
+	}
+	if want := []string{"sales=5", "support=1"}; !slices.Equal(got[:min(len(got), 2)], want) {
+		t.Errorf("exported offered %v, want %v first (rows %v)", got, want, recs)
 	}
 }
