@@ -15,8 +15,7 @@ import (
 type queueRuntime struct {
 	mu      sync.Mutex
 	waiting []*call
-	wake    chan struct{} // closed (and replaced) when an agent may have become free
-	next    int           // round robin: index of the member after the last one offered
+	next    int // round robin: index of the member after the last one offered
 }
 
 type queueKey struct{ tenant, name string }
@@ -32,7 +31,7 @@ func (a *acd) runtime(tenant, name string) *queueRuntime {
 	k := queueKey{tenant, name}
 	q := a.queues[k]
 	if q == nil {
-		q = &queueRuntime{wake: make(chan struct{})}
+		q = &queueRuntime{}
 		a.queues[k] = q
 	}
 	return q
@@ -49,11 +48,15 @@ func (a *acd) wakeTenant(tenant string) {
 	}
 }
 
+// broadcast tells the caller first in line that an agent may have become free. Only the
+// first may take one; it tells the next when it leaves the line. (Waking every waiting
+// caller for every free agent made a queue of hundreds spend more than the calls.)
 func (q *queueRuntime) broadcast() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	close(q.wake)
-	q.wake = make(chan struct{})
+	if len(q.waiting) > 0 {
+		q.waiting[0].nudge()
+	}
 }
 
 // enqueue adds c at the end and returns its 1-based position.
@@ -90,12 +93,6 @@ func (q *queueRuntime) first(c *call) bool {
 	return len(q.waiting) == 0 || q.waiting[0] == c
 }
 
-func (q *queueRuntime) wakeChan() <-chan struct{} {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.wake
-}
-
 func (q *queueRuntime) waitingCount() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -114,6 +111,7 @@ func (s *Service) candidates(ctx context.Context, c *call, q *Queue, rt *queueRu
 	start := rt.next
 	rt.mu.Unlock()
 	n := len(members)
+	now := time.Now().UnixNano()
 	var all []member
 	best, bestLevel := -1, 0
 	var bestIdle time.Time
@@ -122,12 +120,22 @@ func (s *Service) candidates(ctx context.Context, c *call, q *Queue, rt *queueRu
 		if tried[m.AgentID] || m.Extension == "" || (best >= 0 && m.Level > bestLevel) {
 			continue
 		}
-		ok, since, err := s.agents.idle(ctx, c.tenant, m.AgentID)
+		ag, reg := m.agent, m.reg
+		if ag == nil {
+			ag = s.agents.get(c.tenant, m.AgentID)
+		}
+		if reg == nil {
+			reg = s.reg.ext(c.tenant, m.Extension)
+		}
+		if !reg.registeredAt(now) {
+			continue
+		}
+		ok, since, err := s.agents.idleOf(ctx, c.tenant, ag)
 		if err != nil {
 			s.log.Error("agent state", "agent", m.AgentID, "error", err)
 			continue
 		}
-		if !ok || !s.reg.registered(c.tenant, m.Extension) {
+		if !ok {
 			continue
 		}
 		rank := (i - start + n) % n
@@ -215,7 +223,6 @@ func (s *Service) queueRound(c *call, req *sip.Request, tx sip.ServerTransaction
 			return "", true
 		default:
 		}
-		wake := rt.wakeChan()
 		if rt.first(c) {
 			ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
 			// Members are read each round: changes by admins take effect on waiting calls too.
@@ -265,7 +272,7 @@ func (s *Service) queueRound(c *call, req *sip.Request, tx sip.ServerTransaction
 			continue // now in line: maybe first already
 		}
 		select {
-		case <-wake:
+		case <-c.wake:
 		case <-c.done:
 			s.abandon(c)
 			return "", true
@@ -417,7 +424,7 @@ func (s *Service) serveExtension(c *call, req *sip.Request, tx sip.ServerTransac
 	t, err := s.reg.dir.tenantByCode(ctx, c.tenant)
 	var u *sipUser
 	if err == nil {
-		u, err = s.reg.dir.userByExtension(ctx, t, ext)
+		u, err = s.reg.dir.cachedUser(ctx, t, ext)
 	}
 	cancel()
 	if err != nil {

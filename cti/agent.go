@@ -291,7 +291,12 @@ func (a *Agents) Set(ctx context.Context, tenant string, agentID int64, c Change
 
 // idle reports whether the agent is Ready, and since when (longest idle first orders by it).
 func (a *Agents) idle(ctx context.Context, tenant string, agentID int64) (bool, time.Time, error) {
-	ag := a.get(tenant, agentID)
+	return a.idleOf(ctx, tenant, a.get(tenant, agentID))
+}
+
+// idleOf is idle for an agent already looked up (the ACD keeps the pointers of a queue's
+// members: looking each one up in the map on every call cost more than the rest of the call).
+func (a *Agents) idleOf(ctx context.Context, tenant string, ag *agent) (bool, time.Time, error) {
 	ag.view.Lock()
 	loaded, st, since, claimed := ag.view.loaded, ag.view.state, ag.view.lastIdle, ag.view.claimed
 	ag.view.Unlock()

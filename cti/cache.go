@@ -13,36 +13,59 @@ const configTTL = 2 * time.Second
 // maxCached bounds a cache; when full it starts over (entries are cheap to read again).
 const maxCached = 10_000
 
-// ttlCache remembers values for configTTL. Errors are not remembered.
+// ttlCache remembers values for its ttl (default configTTL). Errors are not remembered. When a value is too
+// old, one caller reads it again while the others go on with the old one for that long:
+// hundreds of calls a second must not all reload a queue of a thousand members at once.
 type ttlCache[K comparable, V any] struct {
-	mu sync.Mutex
-	m  map[K]cached[V]
+	ttl time.Duration // 0: configTTL
+	mu  sync.Mutex
+	m   map[K]*cached[V]
 }
 
 type cached[V any] struct {
-	v  V
-	at time.Time
+	v       V
+	at      time.Time
+	loading bool // a caller is reading it again
 }
 
 func (c *ttlCache[K, V]) get(k K, load func() (V, error)) (V, error) {
 	now := time.Now()
-	c.mu.Lock()
-	e, ok := c.m[k]
-	c.mu.Unlock()
-	if ok && now.Sub(e.at) < configTTL {
-		return e.v, nil
+	ttl := c.ttl
+	if ttl == 0 {
+		ttl = configTTL
 	}
+	c.mu.Lock()
+	e := c.m[k]
+	if e != nil && (now.Sub(e.at) < ttl || e.loading) {
+		v := e.v
+		c.mu.Unlock()
+		return v, nil
+	}
+	if e != nil {
+		e.loading = true
+	}
+	c.mu.Unlock()
 	v, err := load()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e != nil {
+		e.loading = false // the entry may be gone (clear); then this changes nothing
+	}
 	if err != nil {
 		return v, err
 	}
-	c.mu.Lock()
 	if c.m == nil || len(c.m) >= maxCached {
-		c.m = map[K]cached[V]{}
+		c.m = map[K]*cached[V]{}
 	}
-	c.m[k] = cached[V]{v: v, at: now}
-	c.mu.Unlock()
+	c.m[k] = &cached[V]{v: v, at: now}
 	return v, nil
+}
+
+// forget drops one entry: the next get reads it again.
+func (c *ttlCache[K, V]) forget(k K) {
+	c.mu.Lock()
+	delete(c.m, k)
+	c.mu.Unlock()
 }
 
 func (c *ttlCache[K, V]) clear() {

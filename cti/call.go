@@ -21,6 +21,9 @@ type call struct {
 	// done is closed when the caller cancels or the call ends: pending offers stop.
 	done     chan struct{}
 	doneOnce sync.Once
+	// wake (buffered, one) tells a call waiting in a queue that it is first and an agent may
+	// be free; a nudge while the call is busy is kept for its next wait.
+	wake chan struct{}
 
 	mu        sync.Mutex
 	cdr       CDR
@@ -40,6 +43,13 @@ func newCallID() string {
 }
 
 func (c *call) stop() { c.doneOnce.Do(func() { close(c.done) }) }
+
+func (c *call) nudge() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
 
 // claim makes l the answering leg unless the caller cancelled or another leg won: the loser
 // of that race must hang its agent up (ACK and BYE).
@@ -100,16 +110,16 @@ func (cs *calls) all() []*call {
 	return out
 }
 
-// event appends a call event; failures are logged (the call goes on: the caller must not
-// hear silence because the log is slow), and the CDR at the end is what must not be lost.
+// event posts a call event without waiting for it to be durable: the caller must not wait
+// for the log (nor hear silence because it is slow). The log keeps the order, and endCall
+// waits for the call.ended event with the CDR, which is what must not be lost; failures are
+// logged.
 func (s *Service) event(c *call, typ EventType, agentID int64, data map[string]string) {
 	c.mu.Lock()
 	queue := c.cdr.Queue
 	c.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
-	defer cancel()
-	if _, err := s.events.Append(ctx, Event{Tenant: c.tenant, Type: typ, CallID: c.id, AgentID: agentID, Queue: queue, Data: data}); err != nil {
-		s.log.Error("append call event", "type", typ, "call", c.id, "error", err)
+	if err := s.events.Post(Event{Tenant: c.tenant, Type: typ, CallID: c.id, AgentID: agentID, Queue: queue, Data: data}); err != nil {
+		s.log.Error("post call event", "type", typ, "call", c.id, "error", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -66,6 +67,7 @@ type CDR struct {
 	HangupBy       string // caller, agent, system, ""
 	SIPCause       int    // final SIP status of the call (200 when answered), 0 when none
 	SIPCallIDs     []string
+	RecordingURL   string // where the PBX keeps the call's recording (http or https), "" for none
 }
 
 // WaitSeconds is the time from offer to answer (or to the end, when unanswered).
@@ -116,6 +118,11 @@ func (c *CDR) check() error {
 	default:
 		return fault.Errorf(fault.Invalid, "CDR hangup side %q: want caller, agent or system", c.HangupBy)
 	}
+	if c.RecordingURL != "" {
+		if err := CheckRecordingURL(c.RecordingURL); err != nil {
+			return err
+		}
+	}
 	if c.OfferedAt.IsZero() || c.EndedAt.IsZero() {
 		return fault.Errorf(fault.Invalid, "CDR of call %s needs its offer and end times", c.CallID)
 	}
@@ -148,17 +155,18 @@ func queueCDR(b *pgx.Batch, table string, c *CDR, seq int64) {
 	}
 	b.Queue(`INSERT INTO `+table+` (call_id, offered_at, direction, source, caller_raw, caller_e164,
 		callee_raw, callee_e164, did, queue, agent_id, agent_extension, queued_at, ringing_at, answered_at, ended_at,
-		wait_seconds, talk_seconds, result, hangup_by, sip_cause, sip_call_ids, seq)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+		wait_seconds, talk_seconds, result, hangup_by, sip_cause, sip_call_ids, seq, recording_url)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
 		ON CONFLICT (call_id, offered_at) DO NOTHING`,
 		c.CallID, c.OfferedAt, string(c.Direction), c.Source, c.CallerRaw, c.CallerE164,
 		c.CalleeRaw, c.CalleeE164, c.DID, c.Queue, nullID(c.AgentID), c.AgentExtension,
 		nullTime(c.QueuedAt), nullTime(c.RingingAt), nullTime(c.AnsweredAt), c.EndedAt,
-		c.WaitSeconds(), c.TalkSeconds(), string(c.Result), c.HangupBy, c.SIPCause, ids, seq)
+		c.WaitSeconds(), c.TalkSeconds(), string(c.Result), c.HangupBy, c.SIPCause, ids, seq, c.RecordingURL)
 }
 
 const cdrColumns = `call_id, offered_at, direction, source, caller_raw, caller_e164, callee_raw, callee_e164, did, queue,
-	coalesce(agent_id, 0), agent_extension, queued_at, ringing_at, answered_at, ended_at, result, hangup_by, sip_cause, sip_call_ids`
+	coalesce(agent_id, 0), agent_extension, queued_at, ringing_at, answered_at, ended_at, result, hangup_by, sip_cause, sip_call_ids,
+	recording_url`
 
 func scanCDR(row pgx.Row) (*CDR, error) {
 	var c CDR
@@ -166,7 +174,7 @@ func scanCDR(row pgx.Row) (*CDR, error) {
 	var dir, result string
 	err := row.Scan(&c.CallID, &c.OfferedAt, &dir, &c.Source, &c.CallerRaw, &c.CallerE164, &c.CalleeRaw, &c.CalleeE164,
 		&c.DID, &c.Queue, &c.AgentID, &c.AgentExtension, &queued, &ringing, &answered, &c.EndedAt, &result,
-		&c.HangupBy, &c.SIPCause, &c.SIPCallIDs)
+		&c.HangupBy, &c.SIPCause, &c.SIPCallIDs, &c.RecordingURL)
 	if err != nil {
 		return nil, err
 	}
@@ -221,4 +229,20 @@ func EnsurePartitions(ctx context.Context, pool *pgxpool.Pool, tenant string, no
 		}
 		return nil
 	})
+}
+
+// maxRecordingURL is the longest recording URL a CDR keeps.
+const maxRecordingURL = 2000
+
+// CheckRecordingURL accepts an absolute http or https URL: pages show it as a link, so any
+// other scheme (javascript:, data:) is refused.
+func CheckRecordingURL(s string) error {
+	if len(s) > maxRecordingURL {
+		return fault.Errorf(fault.Invalid, "recording_url is longer than %d characters", maxRecordingURL)
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fault.Errorf(fault.Invalid, "recording_url %q is not an http or https URL", s)
+	}
+	return nil
 }

@@ -114,9 +114,16 @@ type sipTenant struct {
 // domainCacheTTL bounds how long a change of SIP domains takes to reach the registrar.
 const domainCacheTTL = 10 * time.Second
 
+// userCacheTTL bounds how long a disabled account or a replaced SIP password still passes
+// digest: passwords are set by the admin CLI, another process, so nothing tells this one.
+// A digest that fails against a cached entry is checked again against the database, so a new
+// password works at once.
+const userCacheTTL = 10 * time.Second
+
 // directory finds tenants by SIP domain and agents by extension.
 type directory struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	users ttlCache[userKey, *sipUser] // by extension: a REGISTER needs the HA1s, not a query
 
 	mu       sync.Mutex
 	byDomain map[string]*sipTenant
@@ -170,6 +177,22 @@ func (d *directory) tenantByCode(ctx context.Context, code string) (*sipTenant, 
 		t.Domain = *domain
 	}
 	return &t, nil
+}
+
+type userKey struct {
+	tenant int64
+	ext    string
+}
+
+// cachedUser is userByExtension through the cache (at most userCacheTTL old).
+func (d *directory) cachedUser(ctx context.Context, t *sipTenant, ext string) (*sipUser, error) {
+	return d.users.get(userKey{t.ID, ext}, func() (*sipUser, error) { return d.userByExtension(ctx, t, ext) })
+}
+
+// freshUser reads the user again, and caches what it read.
+func (d *directory) freshUser(ctx context.Context, t *sipTenant, ext string) (*sipUser, error) {
+	d.users.forget(userKey{t.ID, ext})
+	return d.cachedUser(ctx, t, ext)
 }
 
 func (d *directory) userByExtension(ctx context.Context, t *sipTenant, ext string) (*sipUser, error) {

@@ -48,8 +48,17 @@ type EventLog struct {
 }
 
 type pendingEvent struct {
-	ev   Event
-	done chan error
+	ev     Event
+	done   chan error // buffered: the writer never waits for the appender
+	posted bool       // nobody waits: the writer logs a failure
+}
+
+// fail reports a write error to the appender, or logs it when nobody waits.
+func (l *EventLog) fail(p *pendingEvent, err error) {
+	if p.posted {
+		l.log.Error("write posted event", "tenant", p.ev.Tenant, "type", p.ev.Type, "call", p.ev.CallID, "error", err)
+	}
+	p.done <- err
 }
 
 // NewEventLog makes an event log on pool; Run writes it.
@@ -64,27 +73,9 @@ func NewEventLog(pool *pgxpool.Pool, logger *slog.Logger, m *metrics) *EventLog 
 // Append writes ev to its tenant's log and returns it with its sequence number once it is
 // durable (and published). A bad event is an Invalid fault and is not written.
 func (l *EventLog) Append(ctx context.Context, ev Event) (Event, error) {
-	if ev.At.IsZero() {
-		ev.At = time.Now()
-	}
-	if err := ev.check(); err != nil {
-		return ev, err
-	}
-	p := &pendingEvent{ev: ev, done: make(chan error, 1)}
-	l.mu.Lock()
-	switch {
-	case l.closed:
-		l.mu.Unlock()
-		return ev, ErrLogClosed
-	case len(l.queue) >= maxQueued:
-		l.mu.Unlock()
-		return ev, fault.Errorf(fault.Unavailable, "event log is overloaded: %d events waiting", maxQueued)
-	}
-	l.queue = append(l.queue, p)
-	l.mu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default:
+	p, err := l.enqueue(ev, false)
+	if err != nil {
+		return p.ev, err
 	}
 	select {
 	case err := <-p.done:
@@ -92,6 +83,41 @@ func (l *EventLog) Append(ctx context.Context, ev Event) (Event, error) {
 	case <-ctx.Done():
 		return ev, fmt.Errorf("append %s: %w", ev.Type, ctx.Err())
 	}
+}
+
+// Post queues ev like Append but does not wait until it is durable: the SIP path posts the
+// call events nothing waits for (the caller would hear ringing later). The log writes events
+// in the order they were queued, so once a later Append of the same tenant returned, ev is
+// durable too. A write that fails is logged. A bad event is an Invalid fault and is not queued.
+func (l *EventLog) Post(ev Event) error {
+	_, err := l.enqueue(ev, true)
+	return err
+}
+
+func (l *EventLog) enqueue(ev Event, posted bool) (*pendingEvent, error) {
+	if ev.At.IsZero() {
+		ev.At = time.Now()
+	}
+	p := &pendingEvent{ev: ev, done: make(chan error, 1), posted: posted}
+	if err := ev.check(); err != nil {
+		return p, err
+	}
+	l.mu.Lock()
+	switch {
+	case l.closed:
+		l.mu.Unlock()
+		return p, ErrLogClosed
+	case len(l.queue) >= maxQueued:
+		l.mu.Unlock()
+		return p, fault.Errorf(fault.Unavailable, "event log is overloaded: %d events waiting", maxQueued)
+	}
+	l.queue = append(l.queue, p)
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	return p, nil
 }
 
 // Run writes queued events until ctx ends, then writes what is still queued and returns.
@@ -142,7 +168,7 @@ func (l *EventLog) flushQueued(ctx context.Context) bool {
 		l.log.Warn("event batch failed; writing its events one by one", "events", len(batch), "error", err)
 		for _, p := range batch {
 			if err := l.write(ctx, []*pendingEvent{p}); err != nil {
-				p.done <- err
+				l.fail(p, err)
 				continue
 			}
 			l.publish(p)
@@ -150,7 +176,7 @@ func (l *EventLog) flushQueued(ctx context.Context) bool {
 		return more
 	}
 	if err != nil {
-		batch[0].done <- err
+		l.fail(batch[0], err)
 		return more
 	}
 	l.m.eventBatch.Observe(float64(len(batch)))

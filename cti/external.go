@@ -26,6 +26,9 @@ type ExternalEvent struct {
 	Queue     string    `json:"queue,omitempty"`     // queue name, when the PBX used one
 	Cause     string    `json:"cause,omitempty"`     // hangup: who or why — caller, agent, busy, no_answer, failed, or a SIP code
 	At        time.Time `json:"at,omitempty"`        // when it happened; default now
+	// RecordingURL (hangup) is where the PBX keeps the call's recording: an http(s) URL,
+	// stored with the CDR and linked from the QA scoring page.
+	RecordingURL string `json:"recording_url,omitempty"`
 }
 
 // ExternalResult says what a reported event did.
@@ -91,6 +94,7 @@ func (s *Service) ReportCallEvent(ctx context.Context, tenant string, e External
 		ev.Data = map[string]string{"result": string(result), "hangup_by": by, "source": "api"}
 		ev.CDR = row.cdr(e.At, result, by, code)
 		ev.CDR.CallID = e.CallID
+		ev.CDR.RecordingURL = e.RecordingURL
 	}
 	written, err := s.events.Append(ctx, ev)
 	if err != nil {
@@ -122,6 +126,14 @@ func (e *ExternalEvent) check() error {
 	for name, v := range map[string]string{"from": e.From, "to": e.To, "agent": e.Agent, "cause": e.Cause} {
 		if len(v) > 64 {
 			return fault.Errorf(fault.Invalid, "%s is longer than 64 characters", name)
+		}
+	}
+	if e.RecordingURL != "" {
+		if e.Event != "hangup" {
+			return fault.Errorf(fault.Invalid, "recording_url comes with the hangup event, not %s", e.Event)
+		}
+		if err := CheckRecordingURL(e.RecordingURL); err != nil {
+			return err
 		}
 	}
 	if e.Event == "answer" && e.Agent == "" {

@@ -27,7 +27,9 @@ func TestExternalPBXCallEvents(t *testing.T) {
 		{e: ExternalEvent{Event: "newCall", CallID: "1700000000.42", From: "13800138000", To: "02155550000"}, dup: true},
 		{e: ExternalEvent{Event: "answer", CallID: "1700000000.42", Agent: "alice", At: at.Add(10 * time.Second)}},
 		{e: ExternalEvent{Event: "answer", CallID: "1700000000.42", Agent: "alice"}, dup: true},
-		{e: ExternalEvent{Event: "hangup", CallID: "1700000000.42", Cause: "agent", At: at.Add(40 * time.Second)}},
+		{e: ExternalEvent{Event: "hangup", CallID: "1700000000.42", Cause: "agent", RecordingURL: "javascript:alert(1)"}, errCode: fault.Invalid},
+		{e: ExternalEvent{Event: "answer", CallID: "1700000000.42", Agent: "alice", RecordingURL: "https://pbx.example/r/42.wav"}, errCode: fault.Invalid},
+		{e: ExternalEvent{Event: "hangup", CallID: "1700000000.42", Cause: "agent", At: at.Add(40 * time.Second), RecordingURL: "https://pbx.example/r/42.wav"}},
 		{e: ExternalEvent{Event: "hangup", CallID: "1700000000.42", Cause: "agent"}, dup: true},
 		{e: ExternalEvent{Event: "ring", CallID: "x"}, errCode: fault.Invalid},
 		{e: ExternalEvent{Event: "newCall", CallID: "c2", Agent: "mallory"}, errCode: fault.Invalid}, // unknown agent
@@ -59,7 +61,8 @@ func TestExternalPBXCallEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Source != "api" || c.Result != Answered || c.HangupBy != HangupAgent || c.AgentID != alice.ID ||
-		c.CallerE164 != "+8613800138000" || c.WaitSeconds() != 10 || c.TalkSeconds() != 30 || c.Queue != "sales" {
+		c.CallerE164 != "+8613800138000" || c.WaitSeconds() != 10 || c.TalkSeconds() != 30 || c.Queue != "sales" ||
+		c.RecordingURL != "https://pbx.example/r/42.wav" {
 		t.Fatalf("CDR = %+v (wait %v talk %v)", c, c.WaitSeconds(), c.TalkSeconds())
 	}
 	if st, _ := s.Agents().Status(ctx, "acme", alice.ID); st.State != Ready {

@@ -266,7 +266,7 @@ func (s *Service) Originate(ctx context.Context, tenant string, agentID int64, n
 		return DialStatus{}, fault.Errorf(fault.Conflict, "you are on a call (%s): finish it first", st.State)
 	}
 
-	c := &call{id: newCallID(), tenant: tenant, started: time.Now(), done: make(chan struct{})}
+	c := &call{id: newCallID(), tenant: tenant, started: time.Now(), done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	c.cdr = CDR{CallID: c.id, OfferedAt: c.started, Direction: Outbound, Source: "sip", CallerRaw: ext,
 		CalleeRaw: number, CalleeE164: e164(number, t.Region), AgentID: agentID, AgentExtension: ext}
 	d := &dial{c: c, tenant: tenant, agentID: agentID, ext: ext,

@@ -36,7 +36,8 @@ func (s *Service) outbound(req *sip.Request, tx sip.ServerTransaction, t *sipTen
 		return
 	}
 	target.User = number
-	c := &call{id: newCallID(), tenant: t.Code, sipCallID: req.CallID().Value(), started: time.Now(), done: make(chan struct{})}
+	c := &call{id: newCallID(), tenant: t.Code, sipCallID: req.CallID().Value(), started: time.Now(),
+		done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	c.callerTag, _ = req.From().Params.Get("tag")
 	c.cdr = CDR{CallID: c.id, OfferedAt: c.started, Direction: Outbound, Source: "sip", CallerRaw: ext,
 		CalleeRaw: number, CalleeE164: e164(number, t.Region), AgentID: user.ID, AgentExtension: ext,

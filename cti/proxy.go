@@ -146,7 +146,8 @@ func (s *Service) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 
 func (s *Service) newInboundCall(req *sip.Request, t *sipTenant, did *DID) *call {
 	caller := req.From().Address.User
-	c := &call{id: newCallID(), tenant: t.Code, sipCallID: req.CallID().Value(), started: time.Now(), done: make(chan struct{})}
+	c := &call{id: newCallID(), tenant: t.Code, sipCallID: req.CallID().Value(), started: time.Now(),
+		done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	c.callerTag, _ = req.From().Params.Get("tag")
 	c.cdr = CDR{CallID: c.id, OfferedAt: c.started, Direction: Inbound, Source: "sip", CallerRaw: caller,
 		CallerE164: e164(caller, t.Region), CalleeRaw: req.Recipient.User, CalleeE164: e164(req.Recipient.User, t.Region),
@@ -236,12 +237,13 @@ func (s *Service) runLeg(c *call, callerReq *sip.Request, callerTx sip.ServerTra
 				if res.StatusCode == 100 || cancelled {
 					continue
 				}
+				// The caller hears ringing first; then the agent's Ringing state is written.
+				if err := s.relay(callerReq, callerTx, res); err != nil {
+					s.log.Debug("relay provisional", "call", c.id, "error", err)
+				}
 				if !ringing {
 					ringing = true
 					s.legRinging(c, l, start)
-				}
-				if err := s.relay(callerReq, callerTx, res); err != nil {
-					s.log.Debug("relay provisional", "call", c.id, "error", err)
 				}
 			case res.StatusCode < 300:
 				if !ringing {

@@ -2,6 +2,7 @@ package cti
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -224,5 +225,63 @@ func TestSetSIPPasswordStoresHA1Only(t *testing.T) {
 	}
 	if err := SetSIPDomain(ctx, pool, "acme", "Not A Domain!"); fault.CodeOf(err) != fault.Invalid {
 		t.Errorf("bad domain: %v", err)
+	}
+}
+
+// The registrar caches agents' HA1s; a password set meanwhile (by the admin CLI, another
+// process) works at once, and the old one is refused once the cache has been refreshed.
+func TestRegisterAfterPasswordChange(t *testing.T) {
+	pool := sipTenantFixture(t)
+	u := mustAgent(t, pool, "acme", "dave", "1004", "first-password")
+	s := startService(t, pool, Config{})
+	c := newClient(t)
+	if res := register(t, c, registerReq(t, s, "1004", "", "<sip:1004@127.0.0.1:5980>"), "1004", "first-password"); res.StatusCode != 200 {
+		t.Fatalf("first password = %d", res.StatusCode)
+	}
+	if err := SetSIPPassword(ctxT(t), pool, u.ID, "second-password"); err != nil {
+		t.Fatal(err)
+	}
+	if res := register(t, c, registerReq(t, s, "1004", "", "<sip:1004@127.0.0.1:5980>"), "1004", "second-password"); res.StatusCode != 200 {
+		t.Fatalf("new password = %d, want 200 at once", res.StatusCode)
+	}
+	if res := register(t, c, registerReq(t, s, "1004", "", "<sip:1004@127.0.0.1:5980>"), "1004", "first-password"); res.StatusCode != 401 {
+		t.Fatalf("old password after the new one was read = %d, want 401", res.StatusCode)
+	}
+}
+
+// An extension holds at most maxContactsPerExt contacts: a REGISTER that would add one more
+// is refused and changes nothing, in memory or stored.
+func TestRegisterContactLimit(t *testing.T) {
+	pool := sipTenantFixture(t)
+	mustAgent(t, pool, "acme", "erin", "1005", "erin-password")
+	s := startService(t, pool, Config{})
+	c := newClient(t)
+	contact := func(i int) string { return fmt.Sprintf("<sip:1005@127.0.0.1:%d>", 6000+i) }
+	var all []string
+	for i := 0; i < maxContactsPerExt; i++ {
+		all = append(all, contact(i))
+	}
+	if res := register(t, c, registerReq(t, s, "1005", "", all...), "1005", "erin-password"); res.StatusCode != 200 {
+		t.Fatalf("%d contacts = %d", maxContactsPerExt, res.StatusCode)
+	}
+	// A refresh of registered contacts is no new one.
+	if res := register(t, c, registerReq(t, s, "1005", "", contact(0), contact(1)), "1005", "erin-password"); res.StatusCode != 200 {
+		t.Fatalf("refresh at the limit = %d", res.StatusCode)
+	}
+	res := register(t, c, registerReq(t, s, "1005", "", contact(maxContactsPerExt)), "1005", "erin-password")
+	if res.StatusCode != 400 || !strings.Contains(res.Reason, "at most") {
+		t.Fatalf("one contact over the limit = %d %q, want 400", res.StatusCode, res.Reason)
+	}
+	var n int
+	if err := pool.QueryRow(ctxT(t), `SELECT count(*) FROM t_acme.sip_bindings WHERE extension = '1005'`).Scan(&n); err != nil || n != maxContactsPerExt {
+		t.Fatalf("stored contacts = %d, %v; want %d", n, err, maxContactsPerExt)
+	}
+	if got := len(s.reg.contacts("acme", "1005")); got != maxContactsPerExt {
+		t.Fatalf("contacts in memory = %d, want %d", got, maxContactsPerExt)
+	}
+	// Removing one makes room for another.
+	res = register(t, c, registerReq(t, s, "1005", "", contact(0)+";expires=0", contact(maxContactsPerExt)), "1005", "erin-password")
+	if res.StatusCode != 200 || len(res.GetHeaders("Contact")) != maxContactsPerExt {
+		t.Fatalf("swap one contact = %d with %d contacts", res.StatusCode, len(res.GetHeaders("Contact")))
 	}
 }

@@ -235,6 +235,11 @@ type member struct {
 	AgentID   int64
 	Extension string
 	Level     int
+
+	// Filled when the queue is cached: the member's agent state and registrations, so the
+	// ACD's scan of every member on every call takes no map lookups and no shared locks.
+	agent *agent
+	reg   *extBindings
 }
 
 // loadQueue reads a queue and its members with their extensions.
@@ -292,6 +297,12 @@ func (s *Service) didByNumber(ctx context.Context, tenant, number string) (*DID,
 func (s *Service) loadQueue(ctx context.Context, tenant, name string) (*Queue, []member, error) {
 	qc, err := s.queueCfg.get([2]string{tenant, name}, func() (queueConfig, error) {
 		q, m, err := loadQueue(ctx, s.pool, tenant, name)
+		for i := range m {
+			m[i].agent = s.agents.get(tenant, m[i].AgentID)
+			if m[i].Extension != "" {
+				m[i].reg = s.reg.ext(tenant, m[i].Extension)
+			}
+		}
 		return queueConfig{q, m}, err
 	})
 	if err != nil {

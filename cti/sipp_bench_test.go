@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,10 +23,13 @@ import (
 
 // BenchmarkSIPp drives ctid with SIPp (Debian package sip-tester): SIPp as the trunk (uac)
 // and one SIPp uas as the phones of CTIDTEST_BENCH_AGENTS (default 1200) registered agents, at
-// rising call rates (each call talks 1 s, so a rate needs more agents than calls/s). It prints
-// the highest rate without failed calls, the call setup latency (INVITE → 180 at the
-// trunk) and the process RSS after each step. Each step runs CTIDTEST_BENCH_SECONDS (default 20;
-// make bench-sip uses 60) at the rates of CTIDTEST_BENCH_RATES (default 100,200,400,600,800,1000).
+// rising call rates (each call talks 1 s, so a rate needs more agents than calls/s). A step
+// passes when every call succeeded and neither SIPp side counted a failed call or an
+// unexpected, out-of-call or dead-call message. It prints per step the failures, the call
+// setup latency (INVITE → 180 at the trunk) and the RSS, then the highest passing rate, then
+// the RSS and heap after two identical runs at that rate (memory must not grow). Each step
+// runs CTIDTEST_BENCH_SECONDS (default 20; make bench-sip uses 60) at the rates of
+// CTIDTEST_BENCH_RATES (default 100,200,400,600,800,1000).
 // Run it alone: go test -run '^$' -bench SIPp -benchtime 1x ./cti
 func BenchmarkSIPp(b *testing.B) {
 	sippBin, err := exec.LookPath("sipp")
@@ -97,8 +101,10 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 		b.Fatal(err)
 	}
 	uasPort := freeUDPPort(b)
+	uasStat := filepath.Join(dir, "uas_stat.csv")
 	uas := exec.Command(sippBin, "-sf", filepath.Join(scenarios, "agent_uas.xml"), "-i", "127.0.0.1",
-		"-p", strconv.Itoa(uasPort), "-t", "u1", "-nostdin")
+		"-p", strconv.Itoa(uasPort), "-t", "u1", "-nostdin", "-buff_size", strconv.Itoa(sippSocketBuffer),
+		"-trace_stat", "-stf", uasStat, "-fd", "1", "-trace_err")
 	uas.Dir = dir
 	if err := uas.Start(); err != nil {
 		b.Fatal(err)
@@ -119,55 +125,143 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 			b.Fatal(err)
 		}
 	}
+	_, isTest := b.(*testing.T)
+	// step runs the trunk at rate for the given seconds and reads what both SIPp sides say.
+	step := func(name string, rate int) sippStep {
+		uasBefore := sippStats(uasStat)
+		calls := rate * seconds
+		stat := filepath.Join(dir, "stat_"+name+".csv")
+		uac := exec.Command(sippBin, s.Addr("udp"), "-sf", filepath.Join(scenarios, "trunk_uac.xml"), "-s", testDID,
+			"-i", "127.0.0.1", "-t", "u1", "-r", strconv.Itoa(rate), "-m", strconv.Itoa(calls), "-l", strconv.Itoa(rate*5),
+			"-nostdin", "-buff_size", strconv.Itoa(sippSocketBuffer), "-trace_rtt", "-rtt_freq", "1",
+			"-trace_stat", "-stf", stat, "-fd", "1", "-trace_err",
+			"-timeout", strconv.Itoa(seconds+60), "-timeout_error")
+		uac.Dir = dir
+		cpu0 := processCPU()
+		out, err := uac.CombinedOutput()
+		// The agents' side ends its calls when the BYE passed: wait until ctid has no call left
+		// and the uas has written its counters of the last second.
+		s.waitNoCalls(b, sippDrain)
+		st := sippStep{rate: rate, calls: calls, err: err, out: string(out), cpu: processCPU() - cpu0}
+		time.Sleep(2 * time.Second)
+		trunk, phones := sippStats(stat), sippStats(uasStat).minus(uasBefore)
+		st.succeeded = trunk["SuccessfulCall(C)"]
+		st.failed = trunk["FailedCall(C)"] + phones["FailedCall(C)"]
+		for _, k := range []string{"OutOfCallMsgs(C)", "DeadCallMsgs(C)", "FailedUnexpectedMessage(C)"} {
+			st.unexpected += trunk[k] + phones[k]
+		}
+		st.retransmissions = trunk["Retransmissions(C)"] + phones["Retransmissions(C)"]
+		if trunk == nil {
+			st.failed = -1 // no statistics: nothing can be claimed
+		}
+		setup := sippRTD(b, dir, 1)
+		st.p50, st.p99 = quantile(setup, 0.5), quantile(setup, 0.99)
+		removeRTT(dir)
+		return st
+	}
 	best := 0
 	var bestP50, bestP99 float64
 	for _, rate := range rates {
-		calls := rate * seconds
-		stat := filepath.Join(dir, fmt.Sprintf("stat_%d.csv", rate))
-		uac := exec.Command(sippBin, s.Addr("udp"), "-sf", filepath.Join(scenarios, "trunk_uac.xml"), "-s", testDID,
-			"-i", "127.0.0.1", "-t", "u1", "-r", strconv.Itoa(rate), "-m", strconv.Itoa(calls), "-l", strconv.Itoa(rate*5),
-			"-nostdin", "-trace_rtt", "-rtt_freq", "1", "-trace_stat", "-stf", stat, "-trace_err",
-			"-timeout", strconv.Itoa(seconds+60), "-timeout_error")
-		uac.Dir = dir
-		out, err := uac.CombinedOutput()
-		failed := sippFailed(stat)
-		setup := sippRTD(b, dir, 1)
-		p50, p99 := quantile(setup, 0.5), quantile(setup, 0.99)
+		st := step(strconv.Itoa(rate), rate)
 		cond := fmt.Sprintf("%d s at %d calls/s, %d agents, SIPp uac+uas and ctid on the same cores", seconds, rate, agents)
-		figure(fmt.Sprintf("sipp_step_%d_failed", rate), float64(failed), "calls", cond)
-		figure(fmt.Sprintf("sipp_step_%d_setup_p50", rate), p50, "ms", "INVITE → 180 at the trunk; "+cond)
-		figure(fmt.Sprintf("sipp_step_%d_setup_p99", rate), p99, "ms", "INVITE → 180 at the trunk; "+cond)
+		figure(fmt.Sprintf("sipp_step_%d_failed", rate), float64(st.failed), "calls", "trunk and phones; "+cond)
+		figure(fmt.Sprintf("sipp_step_%d_unexpected", rate), float64(st.unexpected), "messages", "unexpected, out-of-call and dead-call messages at trunk and phones; "+cond)
+		figure(fmt.Sprintf("sipp_step_%d_retransmissions", rate), float64(st.retransmissions), "messages", "SIPp retransmitted (a sign of loss or delay); "+cond)
+		figure(fmt.Sprintf("sipp_step_%d_setup_p50", rate), st.p50, "ms", "INVITE → 180 at the trunk; "+cond)
+		figure(fmt.Sprintf("sipp_step_%d_setup_p99", rate), st.p99, "ms", "INVITE → 180 at the trunk; "+cond)
+		figure(fmt.Sprintf("sipp_step_%d_cpu_per_call", rate), float64(st.cpu.Microseconds())/1000/float64(max(st.calls, 1)), "ms",
+			"CPU time of the ctid test process (user+system) per call; PostgreSQL and SIPp not included; "+cond)
 		figure(fmt.Sprintf("sipp_step_%d_rss", rate), float64(rssKiB())/1024, "MiB", "ctid test process after the step")
-		// Heap after a collection, once the transactions of the step have timed out (32 s).
-		var active dto.Metric
-		_ = s.m.activeCalls.Write(&active)
-		time.Sleep(sip.Timer_H + time.Second)
-		runtime.GC()
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		figure(fmt.Sprintf("sipp_step_%d_heap", rate), float64(ms.HeapInuse)/(1<<20), "MiB", "in use after GC, 33 s after the step")
-		figure(fmt.Sprintf("sipp_step_%d_active_calls", rate), active.GetGauge().GetValue(), "calls", "left after the step")
-		if err != nil || failed > 0 {
-			errs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log"))
-			var errText string
-			for _, f := range errs {
-				eb, _ := os.ReadFile(f)
-				errText += tail(string(eb), 12)
-			}
-			msg := fmt.Sprintf("rate %d: sipp %v, %d failed; output:\n%s\nerrors:\n%s", rate, err, failed, tail(string(out), 5), errText)
-			if _, isTest := b.(*testing.T); isTest {
+		if !st.clean() {
+			msg := st.String(dir)
+			if isTest {
 				b.Fatal(msg)
 			}
 			b.Log(msg)
 			break
 		}
-		best, bestP50, bestP99 = rate, p50, p99
-		removeRTT(dir)
+		best, bestP50, bestP99 = rate, st.p50, st.p99
 	}
-	figure("sipp_max_rate_zero_failures", float64(best), "calls/s", fmt.Sprintf("%d s steps, %d agents, 1 s talk", seconds, agents))
+	figure("sipp_max_rate_zero_failures", float64(best), "calls/s", fmt.Sprintf("%d s steps at %v calls/s, %d agents, 1 s talk; no failed call and no unexpected message at trunk or phones", seconds, rates, agents))
 	figure("sipp_setup_p50_at_max", bestP50, "ms", "INVITE → 180 at the trunk")
 	figure("sipp_setup_p99_at_max", bestP99, "ms", "INVITE → 180 at the trunk")
+	if isTest || best == 0 {
+		return pool
+	}
+	// Memory: two identical runs at the best rate; after each, once the transactions of the
+	// run have timed out (Timer H), the heap after a collection and the RSS.
+	var heaps, rsss []float64
+	for run := 1; run <= 2; run++ {
+		st := step(fmt.Sprintf("memory%d", run), best)
+		time.Sleep(sip.Timer_H + time.Second)
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		heap, rss := float64(ms.HeapInuse)/(1<<20), float64(rssKiB())/1024
+		heaps, rsss = append(heaps, heap), append(rsss, rss)
+		cond := fmt.Sprintf("run %d of 2 identical runs, %d s at %d calls/s, %d failed, %d unexpected", run, seconds, best, st.failed, st.unexpected)
+		figure(fmt.Sprintf("sipp_memory_run%d_rss", run), rss, "MiB", "ctid test process, Timer H after the run; "+cond)
+		figure(fmt.Sprintf("sipp_memory_run%d_heap", run), heap, "MiB", "in use after GC, Timer H after the run; "+cond)
+		if !st.clean() {
+			b.Log(st.String(dir))
+		}
+	}
+	figure("sipp_memory_rss_growth", rsss[1]-rsss[0], "MiB", "RSS after run 2 minus after run 1")
+	figure("sipp_memory_heap_growth", heaps[1]-heaps[0], "MiB", "heap in use after GC, run 2 minus run 1")
 	return pool
+}
+
+// sippSocketBuffer is the socket buffer SIPp asks for (its default, 64 KiB, drops
+// datagrams of its own at a few hundred calls/s: that would be SIPp's failure, not ctid's).
+const sippSocketBuffer = 4 << 20
+
+// sippDrain bounds the wait for ctid's calls to end after a SIPp run.
+const sippDrain = 60 * time.Second
+
+// sippStep is what one SIPp run reported.
+type sippStep struct {
+	rate, calls     int
+	succeeded       int
+	failed          int // failed calls at the trunk and the phones; -1: no statistics
+	unexpected      int // unexpected, out-of-call and dead-call messages
+	retransmissions int
+	p50, p99        float64
+	cpu             time.Duration // CPU time of this process during the run
+	err             error         // SIPp's exit: non-zero when a call failed or the run timed out
+	out             string
+}
+
+// clean is a step without a failed call or an unexpected message, every call completed.
+func (st sippStep) clean() bool {
+	return st.err == nil && st.failed == 0 && st.unexpected == 0 && st.succeeded == st.calls
+}
+
+func (st sippStep) String(dir string) string {
+	errs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log"))
+	var errText string
+	for _, f := range errs {
+		eb, _ := os.ReadFile(f)
+		errText += filepath.Base(f) + ": " + tailBytes(string(eb), 1500) + "\n"
+	}
+	return fmt.Sprintf("rate %d: sipp %v, %d of %d calls succeeded, %d failed, %d unexpected messages; output:\n%s\nerrors:\n%s",
+		st.rate, st.err, st.succeeded, st.calls, st.failed, st.unexpected, tail(st.out, 5), errText)
+}
+
+// waitNoCalls waits until ctid has no active call, at most limit.
+func (s *testService) waitNoCalls(tb testing.TB, limit time.Duration) {
+	for deadline := time.Now().Add(limit); ; time.Sleep(100 * time.Millisecond) {
+		var active dto.Metric
+		if err := s.m.activeCalls.Write(&active); err != nil {
+			tb.Fatal(err)
+		}
+		if active.GetGauge().GetValue() == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Logf("%v calls still active %v after the SIPp run", active.GetGauge().GetValue(), limit)
+			return
+		}
+	}
 }
 
 // benchAgents adds n agents (extensions 10000…) with SIP password "bench-password" straight
@@ -214,24 +308,38 @@ func freeUDPPort(tb testing.TB) int {
 	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
-// sippFailed reads the FailedCall(C) total of a SIPp statistics file (its last row).
-func sippFailed(path string) int {
+// sippCounts are the columns of the last row of a SIPp statistics file, by header name.
+type sippCounts map[string]int
+
+// sippStats reads a SIPp statistics file; nil when there is none yet.
+func sippStats(path string) sippCounts {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return -1
+		return nil
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if len(lines) < 2 {
-		return -1
+		return nil
 	}
 	head, last := strings.Split(lines[0], ";"), strings.Split(lines[len(lines)-1], ";")
+	out := sippCounts{}
 	for i, h := range head {
-		if h == "FailedCall(C)" && i < len(last) {
-			n, _ := strconv.Atoi(last[i])
-			return n
+		if i < len(last) {
+			if n, err := strconv.Atoi(strings.TrimSpace(last[i])); err == nil {
+				out[h] = n
+			}
 		}
 	}
-	return -1
+	return out
+}
+
+// minus is c less an earlier reading (the uas runs through every step).
+func (c sippCounts) minus(before sippCounts) sippCounts {
+	out := sippCounts{}
+	for k, v := range c {
+		out[k] = v - before[k]
+	}
+	return out
 }
 
 // sippRTD reads the response times (ms) of rtd n from SIPp's *_rtt.csv files in dir.
@@ -275,6 +383,15 @@ func quantile(sorted []float64, q float64) float64 {
 	return sorted[min(len(sorted)-1, int(float64(len(sorted))*q))]
 }
 
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func rssKiB() int {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
@@ -287,6 +404,13 @@ func rssKiB() int {
 		}
 	}
 	return 0
+}
+
+func tailBytes(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
 }
 
 func tail(s string, n int) string {

@@ -2,12 +2,14 @@ package dataobject
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ctid/ctid/account"
 	"github.com/ctid/ctid/fault"
@@ -279,6 +281,11 @@ func addField(ctx context.Context, tx pgx.Tx, o *Object, nf NewField) (*Field, e
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			if isUniqueViolation(err) {
 				return nil, fault.Errorf(fault.Conflict, "object %q: field %q cannot be unique: existing records share values", o.Key, f.Key)
+			}
+			// Objects built on ctid's own tables (the QA score object's qa_scores) have
+			// columns of their own that are not fields.
+			if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "42701" {
+				return nil, fault.Errorf(fault.Conflict, "object %q: %q is a built-in column of its table; choose another field key", o.Key, f.Key)
 			}
 			return nil, fmt.Errorf("add column %q to %s: %w", f.Key, o.Table, err)
 		}

@@ -76,6 +76,13 @@ func (s *Store) UpdateWith(ctx context.Context, t *account.Tenant, key string, i
 		if err != nil {
 			return err
 		}
+		// Within runs first: it may make the row that is then updated (a QA score's row is
+		// inserted by package workorder, its tenant fields set here).
+		if opts.Within != nil {
+			if err := opts.Within(ctx, tx, o); err != nil {
+				return err
+			}
+		}
 		cur, err := getRecordLocked(ctx, tx, o, id, " FOR UPDATE")
 		if err != nil {
 			return err
@@ -87,11 +94,6 @@ func (s *Store) UpdateWith(ctx context.Context, t *account.Tenant, key string, i
 			}
 			return fault.Errorf(fault.Conflict, "%s record %d was changed by %s at %s after you opened it; nothing was saved: reload to see the changes",
 				o.Key, id, who, cur.UpdatedAt.In(t.Location()).Format(time.DateTime))
-		}
-		if opts.Within != nil {
-			if err := opts.Within(ctx, tx, o); err != nil {
-				return err
-			}
 		}
 		codes := newCodeCache()
 		if r, err = updateRecord(ctx, tx, s, t, o, id, values, actor, codes); err != nil {

@@ -112,12 +112,24 @@ JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
 WHERE n.nspname = current_schema()
   AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition
-  AND c.relname IN (SELECT table_name FROM query_tables)
+  %s
 ORDER BY c.relname, a.attnum`
 
-// LoadCatalogue reads the catalogue of the schema that tx's search_path names.
+// allowListed limits the catalogue of a tenant's own schema to its allow-list; an external
+// source's catalogue is its whole schema (the source's owner chose what the login reads).
+const allowListed = `AND c.relname IN (SELECT table_name FROM query_tables)`
+
+// LoadCatalogue reads the catalogue of the tenant schema that tx's search_path names.
 func LoadCatalogue(ctx context.Context, tx pgx.Tx) (*Catalogue, error) {
-	rows, err := tx.Query(ctx, catalogueSQL)
+	return loadCatalogue(ctx, tx, true)
+}
+
+func loadCatalogue(ctx context.Context, tx pgx.Tx, tenant bool) (*Catalogue, error) {
+	filter := ""
+	if tenant {
+		filter = allowListed
+	}
+	rows, err := tx.Query(ctx, fmt.Sprintf(catalogueSQL, filter))
 	if err != nil {
 		return nil, fmt.Errorf("read query catalogue: %w", err)
 	}

@@ -503,6 +503,10 @@ func (c *compiler) where(req Request, p *Plan) ([]string, error) {
 			preds = append(preds, pred)
 		}
 	}
+	// Soft-deleted records (data objects keep deleted rows for history) are never shown.
+	if f, ok := c.t.Field("deleted_at"); ok && f.Kind == KindTime {
+		preds = append(preds, qi(f.Name)+" IS NULL")
+	}
 	scope, err := c.scope()
 	if err != nil {
 		return nil, err

@@ -67,6 +67,9 @@ type Definition struct {
 type Source struct {
 	Table string `json:"table,omitempty"`
 	SQL   string `json:"sql,omitempty"`
+	// External names a registered external PostgreSQL source (read-only): Table and SQL
+	// then refer to its schema, not the tenant's.
+	External string `json:"external,omitempty"`
 }
 
 // Aggregates a column may apply.
@@ -273,6 +276,8 @@ func (d *Definition) Check() error {
 		return bad("source names both a table and a SQL text; choose one")
 	case len(d.Source.SQL) > maxSQLText:
 		return bad("SQL text is longer than %d bytes", maxSQLText)
+	case d.Source.External != "" && !keyRE.MatchString(d.Source.External):
+		return bad("external data source %q is not a source key", d.Source.External)
 	}
 	if !d.IsSQL() && len(d.Columns) == 0 {
 		return bad("has no columns")

@@ -60,7 +60,7 @@ func (s *Service) Export(ctx context.Context, t *account.Tenant, env *Env, d *De
 	if err := s.catchUp(ctx, t, d); err != nil {
 		return 0, fmt.Errorf("export %s: %w", d.Key, err)
 	}
-	err = s.readers.ReadOnly(ctx, t.Scope(), exportTimeout, func(tx pgx.Tx) error {
+	err = s.readOnly(ctx, t, d, exportTimeout, func(tx pgx.Tx) error {
 		p, err := plan(ctx, tx, d, env, req)
 		if err != nil {
 			return err

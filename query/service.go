@@ -32,6 +32,7 @@ type Service struct {
 	log     *slog.Logger
 	m       *metrics
 	rollups *Rollups
+	sources *sourcePools
 }
 
 // New builds the query service on the platform pool (definitions, allow-list) and the
@@ -41,7 +42,7 @@ func New(pool *pgxpool.Pool, readers *db.Readers, logger *slog.Logger, reg prome
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Service{pool: pool, readers: readers, log: logger.With("component", "query"), m: newMetrics(reg),
-		rollups: NewRollups(pool, logger, reg)}
+		rollups: NewRollups(pool, logger, reg), sources: &sourcePools{pools: map[string]*pgxpool.Pool{}}}
 }
 
 // Rollups is the statistics rollup worker (run it: go s.Rollups().Run(ctx, accounts.ListTenants)).
@@ -50,7 +51,7 @@ func (s *Service) Rollups() *Rollups { return s.rollups }
 // catchUp brings the rollups up to date before a run of a query that reads them, so its
 // numbers include every event committed before the run.
 func (s *Service) catchUp(ctx context.Context, t *account.Tenant, d *Definition) error {
-	if d.IsSQL() || !rollupSources[d.Source.Table] {
+	if d.IsSQL() || d.Source.External != "" || !rollupSources[d.Source.Table] {
 		return nil
 	}
 	_, err := s.rollups.CatchUp(ctx, t, catchUpBatches)
@@ -112,7 +113,7 @@ type Result struct {
 // result's columns are read there, as the tenant's reader sees them.
 func plan(ctx context.Context, tx pgx.Tx, d *Definition, env *Env, req Request) (*Plan, error) {
 	if !d.IsSQL() {
-		cat, err := LoadCatalogue(ctx, tx)
+		cat, err := loadCatalogue(ctx, tx, d.Source.External == "")
 		if err != nil {
 			return nil, err
 		}
@@ -201,7 +202,7 @@ func (s *Service) Run(ctx context.Context, t *account.Tenant, env *Env, d *Defin
 	if err := s.catchUp(ctx, t, d); err != nil {
 		return nil, err
 	}
-	err = s.readers.ReadOnly(ctx, t.Scope(), runTimeout, func(tx pgx.Tx) error {
+	err = s.readOnly(ctx, t, d, runTimeout, func(tx pgx.Tx) error {
 		p, err := plan(ctx, tx, d, env, req)
 		if err != nil {
 			return err
@@ -286,7 +287,7 @@ func (s *Service) Explain(ctx context.Context, t *account.Tenant, env *Env, d *D
 	if env.Loc == nil {
 		env.Loc = t.Location()
 	}
-	err = s.readers.ReadOnly(ctx, t.Scope(), runTimeout, func(tx pgx.Tx) error {
+	err = s.readOnly(ctx, t, d, runTimeout, func(tx pgx.Tx) error {
 		p, err := plan(ctx, tx, d, env, req)
 		if err != nil {
 			return err

@@ -399,7 +399,7 @@ func TestStoreAndCatalogue(t *testing.T) {
 	for _, q := range list {
 		keys = append(keys, q.Key)
 	}
-	if strings.Join(keys, ",") != "agent_statistics,call_history,queue_statistics,tickets" {
+	if strings.Join(keys, ",") != "agent_statistics,call_history,qa_summary,queue_statistics,work_orders,tickets" {
 		t.Errorf("list = %v", keys)
 	}
 	// A definition that does not compile is refused and not stored.

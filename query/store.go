@@ -65,7 +65,7 @@ func (s *Service) Check(ctx context.Context, t *account.Tenant, d *Definition) e
 		return err
 	}
 	env := &Env{Loc: t.Location(), Viewer: Viewer{Scope: account.ScopeAll}}
-	return s.readers.ReadOnly(ctx, t.Scope(), runTimeout, func(tx pgx.Tx) error {
+	return s.readOnly(ctx, t, d, runTimeout, func(tx pgx.Tx) error {
 		p, err := plan(ctx, tx, d, env, Request{})
 		if err != nil {
 			return err
@@ -126,7 +126,7 @@ func (s *Service) Delete(ctx context.Context, t *account.Tenant, key string) err
 }
 
 // internalTables are ctid's own bookkeeping tables, never queryable.
-var internalTables = []string{"queries", "query_tables", "settings", "event_counter"}
+var internalTables = []string{"queries", "query_tables", "query_sources", "settings", "event_counter"}
 
 // TableChoice is a table of the tenant's schema and whether queries may read it.
 type TableChoice struct {

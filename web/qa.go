@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,8 @@ func (wo *workOrderPages) enableQA() {
 	s.mux.HandleFunc("GET /qa/queue", s.page(account.PermScoreQA, wo.qaQueue))
 	s.mux.HandleFunc("GET /qa/score/{id}", s.page(account.PermScoreQA, wo.qaScorePage))
 	s.mux.HandleFunc("POST /qa/score/{id}", s.page(account.PermScoreQA, wo.qaScoreForm))
+	s.mux.HandleFunc("GET /qa/call/{call}", s.page(account.PermScoreQA, wo.qaScorePage))
+	s.mux.HandleFunc("POST /qa/call/{call}", s.page(account.PermScoreQA, wo.qaScoreForm))
 	s.mux.HandleFunc("GET /qa/scores", s.page(account.PermViewRecords, wo.qaScores))
 	s.mux.HandleFunc("GET /qa/scores/{id}", s.page(account.PermViewRecords, wo.qaScoreShow))
 	s.mux.HandleFunc("POST /qa/scores/{id}/reply", s.page(account.PermViewRecords, wo.qaReplyForm))
@@ -119,7 +122,9 @@ type scoreRequest struct {
 	Form        string             `json:"form"`
 	Object      string             `json:"object"`
 	RecordID    int64              `json:"record_id"`
+	CallID      string             `json:"call_id"`
 	Answers     []workorder.Answer `json:"answers"`
+	Values      map[string]any     `json:"values"`
 	Comment     string             `json:"comment"`
 	Calibration bool               `json:"calibration"`
 }
@@ -130,7 +135,7 @@ func (wo *workOrderPages) apiScore(w http.ResponseWriter, r *http.Request, v *vi
 		return err
 	}
 	sc, err := wo.svc.Score(r.Context(), v.user.Tenant, v.user, workorder.ScoreInput{Form: req.Form, Object: req.Object,
-		RecordID: req.RecordID, Answers: req.Answers, Comment: req.Comment, Calibration: req.Calibration})
+		RecordID: req.RecordID, CallID: req.CallID, Answers: req.Answers, Values: req.Values, Comment: req.Comment, Calibration: req.Calibration})
 	if err != nil {
 		return err
 	}
@@ -308,8 +313,17 @@ type qaSectionView struct {
 	Items []qaItemView
 }
 
+// qaFieldView is a tenant field of the QA score object on the scoring page.
+type qaFieldView struct {
+	Key, Label, Value string
+}
+
 type qaScorePageData struct {
-	ID        int64
+	ID        int64  // the work order; 0 for a bare call
+	Call      string // a bare call's id
+	Action    string // where the form posts
+	Recording string // the call's recording, when the PBX reported one
+	Fields    []qaFieldView
 	WorkOrder []qaFact
 	Customer  []qaFact
 	CDR       []qaFact
@@ -327,15 +341,7 @@ func (wo *workOrderPages) qaScorePage(w http.ResponseWriter, r *http.Request, v 
 
 func (wo *workOrderPages) renderScorePage(w http.ResponseWriter, r *http.Request, v *visit, status int, errMsg string, given map[string]workorder.Answer) error {
 	ctx := r.Context()
-	id, err := parseID(r, "id")
-	if err != nil {
-		return err
-	}
 	o, err := wo.objects.DefaultObject(ctx, v.user.Tenant, dataobject.KindWorkOrder)
-	if err != nil {
-		return err
-	}
-	it, err := wo.svc.Get(ctx, v.user.Tenant, v.user, o.Key, id)
 	if err != nil {
 		return err
 	}
@@ -343,34 +349,60 @@ func (wo *workOrderPages) renderScorePage(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	d := qaScorePageData{ID: id, Error: errMsg}
-	d.WorkOrder = append(d.WorkOrder, qaFact{tr(v.lang, "workorders.agent"), l.user(it.OwnerID)}, qaFact{tr(v.lang, "workorders.created"), l.show(nil, it.CreatedAt)})
-	for _, f := range o.Visible() {
-		if s := l.show(f, it.Values[f.Key]); s != "" {
-			d.WorkOrder = append(d.WorkOrder, qaFact{f.Label(v.lang), s})
+	d := qaScorePageData{Error: errMsg, Call: r.PathValue("call")}
+	var cdr *cti.CDR
+	if d.Call != "" {
+		// A bare call, scored without a work order.
+		if cdr, err = wo.svc.ScoringCall(ctx, v.user.Tenant, v.user, d.Call); err != nil {
+			return err
 		}
-	}
-	if cid, ok := it.Values[workorder.FieldCustomer].(int64); ok {
-		if co, err := wo.objects.DefaultObject(ctx, v.user.Tenant, dataobject.KindCustomer); err == nil {
-			if rec, err := wo.objects.Get(ctx, v.user.Tenant, co.Key, cid); err == nil {
-				for _, f := range co.Visible() {
-					if s := l.show(f, rec.Values[f.Key]); s != "" {
-						d.Customer = append(d.Customer, qaFact{f.Label(v.lang), s})
+		d.Action = "/qa/call/" + url.PathEscape(d.Call)
+		d.WorkOrder = append(d.WorkOrder, qaFact{tr(v.lang, "workorders.agent"), l.user(cdr.AgentID)})
+	} else {
+		if d.ID, err = parseID(r, "id"); err != nil {
+			return err
+		}
+		d.Action = fmt.Sprintf("/qa/score/%d", d.ID)
+		it, err := wo.svc.Get(ctx, v.user.Tenant, v.user, o.Key, d.ID)
+		if err != nil {
+			return err
+		}
+		d.WorkOrder = append(d.WorkOrder, qaFact{tr(v.lang, "workorders.agent"), l.user(it.OwnerID)}, qaFact{tr(v.lang, "workorders.created"), l.show(nil, it.CreatedAt)})
+		for _, f := range o.Visible() {
+			if s := l.show(f, it.Values[f.Key]); s != "" {
+				d.WorkOrder = append(d.WorkOrder, qaFact{f.Label(v.lang), s})
+			}
+		}
+		if cid, ok := it.Values[workorder.FieldCustomer].(int64); ok {
+			if co, err := wo.objects.DefaultObject(ctx, v.user.Tenant, dataobject.KindCustomer); err == nil {
+				if rec, err := wo.objects.Get(ctx, v.user.Tenant, co.Key, cid); err == nil {
+					for _, f := range co.Visible() {
+						if s := l.show(f, rec.Values[f.Key]); s != "" {
+							d.Customer = append(d.Customer, qaFact{f.Label(v.lang), s})
+						}
 					}
 				}
 			}
 		}
-	}
-	if call, ok := it.Values[workorder.FieldCallID].(string); ok && call != "" && wo.s.opts.Pool != nil {
-		cdr, err := cti.CDRByCallID(ctx, wo.s.opts.Pool, v.user.Tenant.Code, call)
-		switch {
-		case err == nil:
-			d.CDR = []qaFact{{tr(v.lang, "qa.call"), cdr.CallID}, {tr(v.lang, "qa.offered"), l.show(nil, cdr.OfferedAt)},
-				{tr(v.lang, "qa.caller"), cdr.CallerRaw}, {tr(v.lang, "qa.cdr_queue"), cdr.Queue}, {tr(v.lang, "qa.result"), string(cdr.Result)},
-				{tr(v.lang, "qa.talk"), fmt.Sprintf("%.0f s", cdr.TalkSeconds())}, {tr(v.lang, "qa.wait"), fmt.Sprintf("%.0f s", cdr.WaitSeconds())}}
-		case fault.CodeOf(err) != fault.NotFound:
-			wo.s.log.Warn("qa: cdr", "tenant", v.user.Tenant.Code, "call", call, "err", err)
+		if call, ok := it.Values[workorder.FieldCallID].(string); ok && call != "" && wo.s.opts.Pool != nil {
+			cdr, err = cti.CDRByCallID(ctx, wo.s.opts.Pool, v.user.Tenant.Code, call)
+			if err != nil && fault.CodeOf(err) != fault.NotFound {
+				wo.s.log.Warn("qa: cdr", "tenant", v.user.Tenant.Code, "call", call, "err", err)
+			}
 		}
+	}
+	if cdr != nil {
+		d.CDR = []qaFact{{tr(v.lang, "qa.call"), cdr.CallID}, {tr(v.lang, "qa.offered"), l.show(nil, cdr.OfferedAt)},
+			{tr(v.lang, "qa.caller"), cdr.CallerRaw}, {tr(v.lang, "qa.cdr_queue"), cdr.Queue}, {tr(v.lang, "qa.result"), string(cdr.Result)},
+			{tr(v.lang, "qa.talk"), fmt.Sprintf("%.0f s", cdr.TalkSeconds())}, {tr(v.lang, "qa.wait"), fmt.Sprintf("%.0f s", cdr.WaitSeconds())}}
+		d.Recording = cdr.RecordingURL
+	}
+	if qo, err := wo.objects.Object(ctx, v.user.Tenant, workorder.QAObjectKey); err == nil {
+		for _, f := range qo.Visible() {
+			d.Fields = append(d.Fields, qaFieldView{Key: f.Key, Label: f.Label(v.lang), Value: r.PostFormValue("v_" + f.Key)})
+		}
+	} else if fault.CodeOf(err) != fault.NotFound {
+		return err
 	}
 	forms, err := wo.svc.Forms(ctx, v.user.Tenant)
 	if err != nil {
@@ -443,11 +475,16 @@ func answersOf(r *http.Request, form *workorder.FormDef) (map[string]workorder.A
 	return given, answers
 }
 
-// qaScoreForm saves the scoring page; a refused score re-renders it with the answers kept.
+// qaScoreForm saves the scoring page (of a work order, or of a bare call); a refused score
+// re-renders it with the answers kept.
 func (wo *workOrderPages) qaScoreForm(w http.ResponseWriter, r *http.Request, v *visit) error {
-	id, err := parseID(r, "id")
-	if err != nil {
-		return err
+	in := workorder.ScoreInput{CallID: r.PathValue("call")}
+	if in.CallID == "" {
+		id, err := parseID(r, "id")
+		if err != nil {
+			return err
+		}
+		in.RecordID = id
 	}
 	if err := r.ParseForm(); err != nil {
 		return fault.Errorf(fault.Invalid, "form: %v", err)
@@ -457,8 +494,16 @@ func (wo *workOrderPages) qaScoreForm(w http.ResponseWriter, r *http.Request, v 
 		return err
 	}
 	given, answers := answersOf(r, &form.FormDef)
-	sc, err := wo.svc.Score(r.Context(), v.user.Tenant, v.user, workorder.ScoreInput{Form: form.Key, RecordID: id, Answers: answers,
-		Comment: r.PostForm.Get("comment"), Calibration: r.PostForm.Get("calibration") == "1"})
+	in.Form, in.Answers, in.Comment, in.Calibration = form.Key, answers, r.PostForm.Get("comment"), r.PostForm.Get("calibration") == "1"
+	for k, vs := range r.PostForm {
+		if key, ok := strings.CutPrefix(k, "v_"); ok && len(vs) > 0 && strings.TrimSpace(vs[0]) != "" {
+			if in.Values == nil {
+				in.Values = map[string]any{}
+			}
+			in.Values[key] = strings.TrimSpace(vs[0])
+		}
+	}
+	sc, err := wo.svc.Score(r.Context(), v.user.Tenant, v.user, in)
 	if err != nil {
 		if code := fault.CodeOf(err); code == fault.Invalid || code == fault.Conflict {
 			return wo.renderScorePage(w, r, v, fault.HTTPStatus(code), fault.MessageOf(err), given)

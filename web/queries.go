@@ -35,6 +35,10 @@ func (s *Server) EnableQueries(svc *query.Service) {
 	s.mux.HandleFunc("GET /api/v1/queries/{key}/export", s.api(account.PermViewRecords, q.apiExport))
 	s.mux.HandleFunc("POST /api/v1/queries/preview", s.api(account.PermConfigure, q.apiPreview))
 	s.mux.HandleFunc("GET /api/v1/query-tables", s.api(account.PermConfigure, q.apiTables))
+	s.mux.HandleFunc("GET /api/v1/query-sources", s.api(account.PermConfigure, q.apiSources))
+	s.mux.HandleFunc("PUT /api/v1/query-sources/{key}", s.api(account.PermConfigure, q.apiPutSource))
+	s.mux.HandleFunc("DELETE /api/v1/query-sources/{key}", s.api(account.PermConfigure, q.apiDeleteSource))
+	s.mux.HandleFunc("GET /api/v1/query-sources/{key}/tables", s.api(account.PermConfigure, q.apiSourceTables))
 }
 
 type queryPages struct {
@@ -116,8 +120,10 @@ type (
 	}
 	bodyCell struct {
 		Text, Href, Open, OpenID string
+		Links                    []rowLink    // further "open" actions of the row (on its first cell)
 		Tel                      template.URL // a dial action's tel: link (click-to-dial takes it over); safe: telLink keeps digits and + only
 	}
+	rowLink struct{ Label, Href string }
 	runData struct {
 		Key, Title, Description string
 		Form                    []formField
@@ -168,7 +174,7 @@ func (q *queryPages) run(w http.ResponseWriter, r *http.Request, v *visit) error
 		return err
 	}
 	if res != nil {
-		q.table(r, d, req, res, env, v.lang, &data)
+		q.table(r, d, req, res, env, v.lang, v.user.Can(account.PermScoreQA), &data)
 	}
 	q.s.render(w, r, v, status, "query_run", "queries.title", data)
 	return nil
@@ -226,7 +232,7 @@ func orValue(label, value string) string {
 	return label
 }
 
-func (q *queryPages) table(r *http.Request, d *query.Definition, req query.Request, res *query.Result, env *query.Env, lang string, data *runData) {
+func (q *queryPages) table(r *http.Request, d *query.Definition, req query.Request, res *query.Result, env *query.Env, lang string, canScore bool, data *runData) {
 	base := r.URL.Query()
 	base.Del("page")
 	link := func(change func(url.Values)) string {
@@ -284,10 +290,19 @@ func (q *queryPages) table(r *http.Request, d *query.Definition, req query.Reque
 			}
 			cells = append(cells, cell)
 		}
-		// "open" actions on hidden columns (a work order by call id) go on the first cell.
+		// "open" actions on hidden columns (a work order by call id) go on the first cell:
+		// the first as its link, the others as links beside it. Scoring a call is offered
+		// to those who may score.
 		for _, a := range d.Actions {
-			if j, ok := index[a.Field]; ok && a.Kind == "open" && res.Columns[j].Hidden && len(cells) > 0 {
-				cells[0].Open, cells[0].OpenID = a.Target, query.Format(res.Columns[j], row[j], env)
+			j, ok := index[a.Field]
+			if !ok || a.Kind != "open" || !res.Columns[j].Hidden || len(cells) == 0 || (a.Target == "qa_call" && !canScore) {
+				continue
+			}
+			id := query.Format(res.Columns[j], row[j], env)
+			if cells[0].Open == "" {
+				cells[0].Open, cells[0].OpenID = a.Target, id
+			} else if href := openHref(a.Target, id); href != "" {
+				cells[0].Links = append(cells[0].Links, rowLink{Label: a.Label.In(lang), Href: href})
 			}
 		}
 		for i := range cells {

@@ -42,6 +42,10 @@ func openHref(target, id string) string {
 		return "/workorders?call_id=" + url.QueryEscape(id)
 	case "customer":
 		return "/records/customer/" + url.PathEscape(id)
+	case "workorder": // the default work-order object's key: one work order by id
+		return "/workorders/" + url.PathEscape(id)
+	case "qa_call": // score a bare call
+		return "/qa/call/" + url.PathEscape(id)
 	}
 	return ""
 }

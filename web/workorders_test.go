@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -30,6 +31,7 @@ type woFixture struct {
 	svc     *workorder.Service
 	objects *dataobject.Store
 	agents  *cti.Agents
+	pool    *pgxpool.Pool
 	users   map[string]*account.User
 	tokens  map[string]string
 }
@@ -43,7 +45,7 @@ func newWOFixture(t testing.TB) *woFixture {
 	}
 	t.Cleanup(readers.Close)
 	f := &woFixture{fixture: &fixture{accounts: account.NewStore(pool, account.DefaultLoginLimits, time.Hour), now: time.Now()},
-		users: map[string]*account.User{}, tokens: map[string]string{}}
+		users: map[string]*account.User{}, tokens: map[string]string{}, pool: pool}
 	reg := prometheus.NewRegistry()
 	ctisvc, err := cti.New(cti.Config{}, pool, slog.New(slog.DiscardHandler), reg)
 	if err != nil {

@@ -16,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ctid/ctid/account"
+	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/dataobject"
 	"github.com/ctid/ctid/db"
 	"github.com/ctid/ctid/fault"
 )
@@ -41,13 +43,14 @@ const (
 	StatusRescored     = "rescored"
 )
 
-// Score is a checker's scoring of one work order.
+// Score is a checker's scoring of one work order, or of a bare call (Object "", RecordID 0).
 type Score struct {
 	ID          int64     `json:"id"`
 	Form        string    `json:"form"`
 	FormVersion int       `json:"form_version"`
 	Object      string    `json:"object"`
 	RecordID    int64     `json:"record_id"`
+	CallID      string    `json:"call_id,omitempty"` // the scored call (the work order's, or the bare call)
 	AgentID     int64     `json:"agent_id"`
 	TeamID      int64     `json:"team_id"`
 	CheckerID   int64     `json:"checker_id"`
@@ -58,6 +61,8 @@ type Score struct {
 	Status      string    `json:"status"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	// Values are the tenant's own fields of the QA score object (GetScore fills them).
+	Values map[string]any `json:"values,omitempty"`
 	Result
 }
 
@@ -180,12 +185,16 @@ func (s *Service) Forms(ctx context.Context, t *account.Tenant) ([]*Form, error)
 	return out, nil
 }
 
-// ScoreInput is a checker's scoring of a work order.
+// ScoreInput is a checker's scoring of a work order (RecordID) or of a bare call that has
+// no work order (CallID, RecordID 0).
 type ScoreInput struct {
-	Form        string
-	Object      string // "" for the default work-order object
-	RecordID    int64
-	Answers     []Answer
+	Form     string
+	Object   string // "" for the default work-order object
+	RecordID int64
+	CallID   string // a bare call: scored without a work order
+	Answers  []Answer
+	// Values are the tenant's own fields of the QA score object (QAObjectKey).
+	Values      map[string]any
 	Comment     string
 	Calibration bool // one of several checkers scoring the same work order
 }
@@ -199,11 +208,14 @@ func (s *Service) Score(ctx context.Context, t *account.Tenant, u *account.User,
 	if utf8.RuneCountInString(in.Comment) > maxCommentRunes {
 		return nil, fault.Errorf(fault.Invalid, "comment is longer than %d characters", maxCommentRunes)
 	}
+	if _, ok := in.Values["owner_id"]; ok {
+		return nil, fault.Errorf(fault.Invalid, "a score's agent is the scored work order's or call's, not a value")
+	}
 	form, err := s.Form(ctx, t, in.Form, 0)
 	if err != nil {
 		return nil, err
 	}
-	w, err := s.Get(ctx, t, u, in.Object, in.RecordID)
+	sub, err := s.subject(ctx, t, u, in)
 	if err != nil {
 		return nil, err
 	}
@@ -216,36 +228,105 @@ func (s *Service) Score(ctx context.Context, t *account.Tenant, u *account.User,
 		return nil, err
 	}
 	var id int64
-	err = db.InTenant(ctx, s.pool, t.Scope(), func(tx pgx.Tx) error {
+	if err := s.pool.QueryRow(ctx, `SELECT nextval(pg_get_serial_sequence($1, 'id'))`,
+		pgx.Identifier{t.Scope().Schema, "qa_scores"}.Sanitize()).Scan(&id); err != nil {
+		return nil, fmt.Errorf("score %s: %w", sub.name, err)
+	}
+	insert := func(ctx context.Context, tx pgx.Tx) error {
 		if in.Calibration {
 			var dup bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM qa_scores WHERE object = $1 AND record_id = $2 AND checker_id = $3 AND calibration)`,
-				w.Object, w.ID, u.ID).Scan(&dup); err != nil {
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM qa_scores WHERE object = $1 AND record_id = $2
+					AND ($1 <> '' OR call_id = $4) AND checker_id = $3 AND calibration)`,
+				sub.object, sub.recordID, u.ID, sub.callID).Scan(&dup); err != nil {
 				return err
 			}
 			if dup {
-				return fault.Errorf(fault.Conflict, "you have scored work order #%d for calibration already", w.ID)
+				return fault.Errorf(fault.Conflict, "you have scored %s for calibration already", sub.name)
 			}
 		}
-		err := tx.QueryRow(ctx, `INSERT INTO qa_scores (form_key, form_version, object, record_id, agent_id, team_id, checker_id, checker,
-				score, band, failed, critical_fail, answers, comment, calibration)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`,
-			form.Key, form.Version, w.Object, w.ID, w.OwnerID, w.team(), u.ID, u.Name(), res.Score, res.Band, res.Failed,
-			res.CriticalFail, answers, strings.TrimSpace(in.Comment), in.Calibration).Scan(&id)
+		_, err := tx.Exec(ctx, `INSERT INTO qa_scores (id, form_key, form_version, object, record_id, call_id, agent_id, team_id,
+				checker_id, checker, score, band, failed, critical_fail, answers, comment, calibration)
+			OVERRIDING SYSTEM VALUE
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+			id, form.Key, form.Version, sub.object, sub.recordID, sub.callID, sub.agentID, sub.teamID, u.ID, u.Name(),
+			res.Score, res.Band, res.Failed, res.CriticalFail, answers, strings.TrimSpace(in.Comment), in.Calibration)
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23505" {
-			return fault.Errorf(fault.Conflict, "work order #%d is scored already; another checker's score goes in as calibration", w.ID)
+			return fault.Errorf(fault.Conflict, "%s is scored already; another checker's score goes in as calibration", sub.name)
 		}
 		if err != nil {
 			return err
 		}
 		return scoreEvent(ctx, tx, id, "score", u, in.Comment, nil, &res.Score)
-	})
+	}
+	if len(in.Values) == 0 {
+		err = db.InTenant(ctx, s.pool, t.Scope(), func(tx pgx.Tx) error { return insert(ctx, tx) })
+	} else {
+		// The tenant's own fields go through the data-object layer (checks, code tables,
+		// audit trail) in the same transaction as the score row: the row is inserted first,
+		// then its fields are set as an update of the QA object's record.
+		_, err = s.objects.UpdateWith(ctx, t, QAObjectKey, id, in.Values, actorOf(u), dataobject.WriteOptions{
+			Within: func(ctx context.Context, tx pgx.Tx, o *dataobject.Object) error {
+				if o.Table != qaTable {
+					return fault.Errorf(fault.Invalid, "data object %q is not this tenant's QA score object: scores take no values", QAObjectKey)
+				}
+				return insert(ctx, tx)
+			}})
+	}
 	if err != nil {
-		return nil, wrapFault(err, "score work order %d", in.RecordID)
+		return nil, wrapFault(err, "score %s", sub.name)
 	}
 	s.m.scores.Inc()
 	return s.GetScore(ctx, t, u, id)
+}
+
+// QAObjectKey is the data object of kind qa whose table is qa_scores (tenant migration
+// 0511_qa_object.sql): the tenant's own fields of QA scores.
+const (
+	QAObjectKey = "qa_score"
+	qaTable     = "qa_scores"
+)
+
+// scoreSubject is what a score is of: a work order, or a bare call.
+type scoreSubject struct {
+	object          string
+	recordID        int64
+	callID          string
+	agentID, teamID int64
+	name            string // for messages
+}
+
+// subject resolves a score's work order (which u must be able to see) or bare call.
+func (s *Service) subject(ctx context.Context, t *account.Tenant, u *account.User, in ScoreInput) (scoreSubject, error) {
+	if in.RecordID != 0 {
+		w, err := s.Get(ctx, t, u, in.Object, in.RecordID)
+		if err != nil {
+			return scoreSubject{}, err
+		}
+		call, _ := w.Values[FieldCallID].(string)
+		return scoreSubject{object: w.Object, recordID: w.ID, callID: call, agentID: w.OwnerID, teamID: w.team(),
+			name: fmt.Sprintf("work order #%d", w.ID)}, nil
+	}
+	if in.CallID == "" {
+		return scoreSubject{}, fault.Errorf(fault.Invalid, "a score needs a work order (record_id) or a call (call_id)")
+	}
+	cdr, err := cti.CDRByCallID(ctx, s.pool, t.Code, in.CallID)
+	if err != nil {
+		return scoreSubject{}, err
+	}
+	sub := scoreSubject{callID: cdr.CallID, agentID: cdr.AgentID, name: fmt.Sprintf("call %s", cdr.CallID)}
+	if cdr.AgentID == 0 {
+		return scoreSubject{}, fault.Errorf(fault.Invalid, "call %s reached no agent: there is no one to score", cdr.CallID)
+	}
+	agent, err := s.accounts.UserByID(ctx, cdr.AgentID)
+	if err != nil {
+		return scoreSubject{}, fmt.Errorf("agent of call %s: %w", cdr.CallID, err)
+	}
+	sub.teamID = agent.TeamID
+	if !canSee(u, &WorkOrder{OwnerID: sub.agentID, Values: map[string]any{FieldTeam: sub.teamID}}) {
+		return scoreSubject{}, fault.Errorf(fault.NotFound, "no CDR for call %q", in.CallID)
+	}
+	return sub, nil
 }
 
 func scoreEvent(ctx context.Context, tx pgx.Tx, id int64, action string, u *account.User, comment string, old, new *float64) error {
@@ -262,13 +343,13 @@ func wrapFault(err error, format string, args ...any) error {
 	return fmt.Errorf(format+": %w", append(args, err)...)
 }
 
-const scoreColumns = `id, form_key, form_version, object, record_id, agent_id, team_id, checker_id, checker, score::float8, band,
+const scoreColumns = `id, form_key, form_version, object, record_id, call_id, agent_id, team_id, checker_id, checker, score::float8, band,
 	failed, critical_fail, answers, comment, calibration, status, created_at, updated_at`
 
 func scanScore(row pgx.Row) (*Score, error) {
 	var sc Score
 	var answers []byte
-	err := row.Scan(&sc.ID, &sc.Form, &sc.FormVersion, &sc.Object, &sc.RecordID, &sc.AgentID, &sc.TeamID, &sc.CheckerID, &sc.Checker,
+	err := row.Scan(&sc.ID, &sc.Form, &sc.FormVersion, &sc.Object, &sc.RecordID, &sc.CallID, &sc.AgentID, &sc.TeamID, &sc.CheckerID, &sc.Checker,
 		&sc.Score, &sc.Band, &sc.Failed, &sc.CriticalFail, &answers, &sc.Comment, &sc.Calibration, &sc.Status, &sc.CreatedAt, &sc.UpdatedAt)
 	if err != nil {
 		return nil, err
@@ -315,7 +396,30 @@ func (s *Service) GetScore(ctx context.Context, t *account.Tenant, u *account.Us
 	if err != nil {
 		return nil, fmt.Errorf("load QA score %d: %w", id, err)
 	}
+	if err := s.scoreValues(ctx, t, sc); err != nil {
+		return nil, err
+	}
 	return sc, nil
+}
+
+// scoreValues fills the tenant's own fields of a score, when its QA object has any.
+func (s *Service) scoreValues(ctx context.Context, t *account.Tenant, sc *Score) error {
+	o, err := s.objects.Object(ctx, t, QAObjectKey)
+	if fault.CodeOf(err) == fault.NotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if o.Table != qaTable || len(o.Visible()) == 0 {
+		return nil
+	}
+	rec, err := s.objects.Get(ctx, t, QAObjectKey, sc.ID)
+	if err != nil {
+		return fmt.Errorf("fields of QA score %d: %w", sc.ID, err)
+	}
+	sc.Values = rec.Values
+	return nil
 }
 
 // ScoreFilter narrows a list of scores. Zero values do not filter.
@@ -660,4 +764,15 @@ func (s *Service) Summary(ctx context.Context, t *account.Tenant, u *account.Use
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
+}
+
+// ScoringCall is the CDR of a bare call that u may score (the scoring page shows it).
+func (s *Service) ScoringCall(ctx context.Context, t *account.Tenant, u *account.User, callID string) (*cti.CDR, error) {
+	if err := needs(u, account.PermScoreQA, "scoring"); err != nil {
+		return nil, err
+	}
+	if _, err := s.subject(ctx, t, u, ScoreInput{CallID: callID}); err != nil {
+		return nil, err
+	}
+	return cti.CDRByCallID(ctx, s.pool, t.Code, callID)
 }
