@@ -227,6 +227,17 @@ func (g *Grain) LeaveState(t Tally, state string) {
 	}
 }
 
+// Feeds reports whether time in state feeds any of g's time counters, and whether an ended
+// interval in it is counted (LeaveState).
+func (g *Grain) Feeds(state string) (time, ends bool) {
+	for _, k := range g.Counters {
+		if k.IsState() && slices.Contains(k.States, state) {
+			time, ends = time || !k.Ends, ends || k.Ends
+		}
+	}
+	return time, ends
+}
+
 // StateCounters lists the time counters that an open interval in state feeds up to now (the
 // reports' views add an agent's open interval to them); Closed counters are not among them.
 func (g *Grain) StateCounters(state string) []string {

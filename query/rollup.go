@@ -30,7 +30,8 @@ const (
 
 // rollupSources are the tables that read rollups: a run of a query on one catches the rollups
 // up first, so its numbers include every event committed before it.
-var rollupSources = map[string]bool{"agent_stats_day": true, "agent_stats_15m": true, "queue_stats_day": true, "queue_stats_15m": true}
+var rollupSources = map[string]bool{"agent_stats": true, "queue_stats": true,
+	"agent_stats_day": true, "agent_stats_15m": true, "queue_stats_day": true, "queue_stats_15m": true}
 
 // Rollups keeps each tenant's statistics rollups (migration 0310_stats_rollup.sql) current
 // from its event log: the CDRs of call.ended events and the agent_state_log rows, both found
@@ -139,7 +140,7 @@ func (r *Rollups) Rebuild(ctx context.Context, t *account.Tenant) error {
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM rollup_cursor FOR UPDATE`); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `TRUNCATE agent_rollup_15m, agent_rollup_day, queue_rollup_15m, queue_rollup_day, rollup_agents`); err != nil {
+		if _, err := tx.Exec(ctx, `TRUNCATE agent_rollup_15m, agent_rollup_day, agent_rollup_month, queue_rollup_15m, queue_rollup_day, queue_rollup_month, rollup_agents`); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE rollup_cursor SET last_seq = 0, time_zone = $1, rebuilt_at = now()`, t.Location().String()); err != nil {
@@ -228,13 +229,16 @@ func (r *Rollups) applyBatch(ctx context.Context, tx pgx.Tx, t *account.Tenant) 
 	if err != nil {
 		return 0, err
 	}
+	agentMonth, queueMonth := byMonth(AgentGrain, rows.agentDay, loc), byMonth(QueueGrain, rows.queueDay, loc)
 	for _, w := range []struct {
 		table string
 		grain *Grain
 		rows  map[rollupKey]Tally
 	}{
 		{"agent_rollup_15m", AgentGrain, rows.agent15}, {"agent_rollup_day", AgentGrain, rows.agentDay},
+		{"agent_rollup_month", AgentGrain, agentMonth},
 		{"queue_rollup_15m", QueueGrain, rows.queue15}, {"queue_rollup_day", QueueGrain, rows.queueDay},
+		{"queue_rollup_month", QueueGrain, queueMonth},
 	} {
 		if err := upsertRollup(ctx, tx, w.table, w.grain, w.rows); err != nil {
 			return 0, err
@@ -248,6 +252,22 @@ func (r *Rollups) applyBatch(ctx context.Context, tx pgx.Tx, t *account.Tenant) 
 	}
 	r.m.seconds.Observe(time.Since(start).Seconds())
 	return upto - last, nil
+}
+
+// byMonth folds a batch's day increments into month increments (months of loc).
+func byMonth(g *Grain, days map[rollupKey]Tally, loc *time.Location) map[rollupKey]Tally {
+	out := map[rollupKey]Tally{}
+	for k, t := range days {
+		y, m, _ := k.bucket.In(loc).Date()
+		k.bucket = time.Date(y, m, 1, 0, 0, 0, 0, loc).UTC()
+		dst := out[k]
+		if dst == nil {
+			dst = Tally{}
+			out[k] = dst
+		}
+		g.merge(dst, t)
+	}
+	return out
 }
 
 // addCalls adds the CDRs of the batch's call.ended events.
@@ -373,7 +393,9 @@ func (r *Rollups) addStates(ctx context.Context, tx pgx.Tx, rows *rollupBatchRow
 		return nil, err
 	}
 	for _, c := range done {
-		if c.counted {
+		// Only states that feed a counter make rows (hours logged out make none).
+		timed, ends := AgentGrain.Feeds(c.o.state)
+		if c.counted && timed {
 			reason := rowReason(c.o.state, c.o.reason)
 			queue, forQueue := queueOf[c.o.callID]
 			forQueue = forQueue && c.o.state == "wrap_up"
@@ -388,8 +410,10 @@ func (r *Rollups) addStates(ctx context.Context, tx pgx.Tx, rows *rollupBatchRow
 				}
 			})
 		}
-		AgentGrain.LeaveState(rows.tally(rows.agent15, rollupKey{bucket: c.until.Truncate(bucket15), id: c.agent}), c.o.state)
-		AgentGrain.LeaveState(rows.tally(rows.agentDay, rollupKey{bucket: midnight(c.until, loc), id: c.agent}), c.o.state)
+		if ends {
+			AgentGrain.LeaveState(rows.tally(rows.agent15, rollupKey{bucket: c.until.Truncate(bucket15), id: c.agent}), c.o.state)
+			AgentGrain.LeaveState(rows.tally(rows.agentDay, rollupKey{bucket: midnight(c.until, loc), id: c.agent}), c.o.state)
+		}
 	}
 	return open, nil
 }

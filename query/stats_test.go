@@ -380,3 +380,51 @@ func TestStatisticsExportCatchesUp(t *testing.T) {
 		t.Errorf("exported offered %v, want %v first (rows %v)", got, want, recs)
 	}
 }
+
+// A period of whole past months and partial months at its edges reads month rows for the
+// former and day rows for the latter: each day counted once (three days of day(): Feb 29,
+// which starts a partial February, Mar 1 in a whole March, Apr 30 ending a partial April).
+func TestStatisticsAcrossMonthsReadEachDayOnce(t *testing.T) {
+	f := newStatsFixture(t)
+	loc := f.acme.Location()
+	for _, d := range []time.Time{
+		time.Date(2024, 2, 29, 9, 0, 0, 0, loc), time.Date(2024, 3, 1, 9, 0, 0, 0, loc), time.Date(2024, 4, 30, 9, 0, 0, 0, loc),
+	} {
+		f.day(t, d)
+	}
+	now := time.Date(2024, 5, 10, 12, 0, 0, 0, loc)
+	for _, tt := range []struct {
+		from, to string
+		days     int
+	}{
+		{"2024-02-29", "2024-04-30", 3}, // Feb 29 by day, March by month, April by day
+		{"2024-02-01", "2024-04-30", 3}, // February and March by month
+		{"2024-03-01", "2024-03-31", 1}, // March by month
+		{"2024-03-02", "2024-04-29", 0},
+		{"2024-02-29", "2024-03-01", 2}, // two partial months
+	} {
+		vals := url.Values{"period_from": {tt.from}, "period_to": {tt.to}}
+		res := f.run(t, "agent_statistics", now, vals)
+		n := float64(tt.days)
+		what := fmt.Sprintf("a1 %s–%s", tt.from, tt.to)
+		if tt.days == 0 {
+			if len(res.Rows) != 0 {
+				t.Errorf("%s: rows %v, want none", what, res.Rows)
+			}
+			continue
+		}
+		expect(t, what, row(t, res, f.a1.ID), map[string]any{
+			"offered": 3 * tt.days, "answered": 2 * tt.days, "talk_total": 210 * n, "handle_total": 250 * n,
+			"wrap_avg": 20.0, "login": 3300 * n, "nr_break": 900 * n,
+		})
+		res = f.run(t, "queue_statistics", now, vals)
+		expect(t, "sales "+what, row(t, res, "sales"), map[string]any{"offered": 5 * tt.days, "wait_max": 30.0, "handle_avg": 110.0})
+	}
+	var months int
+	err := db.InTenant(context.Background(), f.pool, f.acme.Scope(), func(tx pgx.Tx) error {
+		return tx.QueryRow(context.Background(), `SELECT count(DISTINCT bucket) FROM agent_rollup_month`).Scan(&months)
+	})
+	if err != nil || months != 3 {
+		t.Errorf("month buckets %d (%v), want 3", months, err)
+	}
+}
