@@ -62,6 +62,13 @@ type Actor struct {
 // CLI is the actor of command-line admin actions.
 var CLI = Actor{Name: "cli"}
 
+// Audit records an action of another package (a batch delete) in the audit log of tenant
+// tenantID, inside that package's transaction tx: the entry is written if and only if the
+// action is.
+func Audit(ctx context.Context, tx pgx.Tx, tenantID int64, actor Actor, action, target string, detail map[string]any) error {
+	return audit(ctx, tx, tenantID, actor, action, target, detail)
+}
+
 func audit(ctx context.Context, tx pgx.Tx, tenantID int64, actor Actor, action, target string, detail map[string]any) error {
 	b, err := json.Marshal(detail)
 	if err != nil {

@@ -2,6 +2,7 @@ package cti
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,19 +60,29 @@ func (q *queueRuntime) broadcast() {
 	}
 }
 
-// enqueue adds c at the end and returns its 1-based position.
+// enqueue adds c behind every caller of its priority or higher (FIFO within a priority)
+// and returns its 1-based position.
 func (q *queueRuntime) enqueue(c *call) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.waiting = append(q.waiting, c)
-	return len(q.waiting)
+	i := len(q.waiting)
+	for i > 0 && q.waiting[i-1].priority < c.priority {
+		i--
+	}
+	q.waiting = slices.Insert(q.waiting, i, c)
+	return i + 1
 }
 
-// enqueueFront puts c back at the head of the line (its offer was not answered).
+// enqueueFront puts c back at the head of its priority's callers (its offer was not
+// answered): behind callers of a higher priority only.
 func (q *queueRuntime) enqueueFront(c *call) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.waiting = append([]*call{c}, q.waiting...)
+	i := 0
+	for i < len(q.waiting) && q.waiting[i].priority > c.priority {
+		i++
+	}
+	q.waiting = slices.Insert(q.waiting, i, c)
 }
 
 func (q *queueRuntime) leave(c *call) {
@@ -201,6 +212,7 @@ func (s *Service) queueRound(c *call, req *sip.Request, tx sip.ServerTransaction
 	c.mu.Lock()
 	c.queue = q
 	c.cdr.Queue = q.Name
+	c.priority = max(c.didPriority, q.callerPriority(c.cdr.CallerE164, c.cdr.CallerRaw))
 	c.mu.Unlock()
 	rt := s.acd.runtime(c.tenant, q.Name)
 	maxWait := time.NewTimer(q.MaxWait)
@@ -268,7 +280,11 @@ func (s *Service) queueRound(c *call, req *sip.Request, tx sip.ServerTransaction
 			}
 			c.mu.Unlock()
 			s.respond(tx, req, 182, "Queued")
-			s.event(c, CallQueued, 0, map[string]string{"position": strconv.Itoa(pos)})
+			data := map[string]string{"position": strconv.Itoa(pos)}
+			if c.priority > 0 {
+				data["priority"] = strconv.Itoa(c.priority)
+			}
+			s.event(c, CallQueued, 0, data)
 			continue // now in line: maybe first already
 		}
 		select {
@@ -307,7 +323,8 @@ func (s *Service) offer(c *call, req *sip.Request, tx sip.ServerTransaction, q *
 		if !s.setAgent(ctx, c.tenant, m.AgentID, Change{To: Reserved, Who: BySystem, CallID: c.id, From: Ready}) {
 			continue
 		}
-		l := &leg{agentID: m.AgentID, extension: m.Extension, contact: contacts[len(contacts)-1].Contact}
+		b := contacts[len(contacts)-1]
+		l := &leg{agentID: m.AgentID, extension: m.Extension, contact: b.Contact, source: b.Source}
 		if err := s.startLeg(c, req, l); err != nil {
 			s.log.Warn("ring agent", "agent", m.AgentID, "error", err)
 			s.setAgent(ctx, c.tenant, m.AgentID, Change{To: Ready, Who: BySystem, CallID: c.id, From: Reserved})

@@ -32,6 +32,14 @@ type call struct {
 	ended     bool
 	queue     *Queue // the queue that handles it (wrap-up, missed rule), nil for none
 	onCall    int64  // the agent put On call by this call, freed when it ends
+
+	// didPriority is the priority of the number called; priority is the call's place class
+	// in a queue's line (higher first), set by the call's own goroutine while it is in no
+	// line and read by the others under the line's lock.
+	didPriority int
+	priority    int
+
+	agentSource string // outbound: "network:addr" the agent's INVITE came from
 }
 
 func newCallID() string {
@@ -189,6 +197,7 @@ type leg struct {
 	agentID   int64
 	extension string
 	contact   sip.Uri
+	source    string // the binding's "network:addr" of the phone's REGISTER, "" for a trunk
 	req       *sip.Request
 	tx        sip.ClientTransaction
 }

@@ -34,9 +34,12 @@ const (
 	NoAnswer  Result = "no_answer" // outbound or extension: nobody answered
 	Failed    Result = "failed"    // an error of a trunk, phone or ctid
 	Rejected  Result = "rejected"  // refused: unknown number, no route
+	// Interrupted: ctid stopped while the call was in progress; the next start closed it.
+	Interrupted Result = "interrupted"
 )
 
-var results = map[Result]bool{Answered: true, Abandoned: true, Timeout: true, Busy: true, NoAnswer: true, Failed: true, Rejected: true}
+var results = map[Result]bool{Answered: true, Abandoned: true, Timeout: true, Busy: true, NoAnswer: true, Failed: true,
+	Rejected: true, Interrupted: true}
 
 // Who hung up a call.
 const (

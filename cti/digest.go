@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/icholy/digest"
@@ -17,18 +18,58 @@ import (
 // good MAC but older than the TTL is stale (the phone retries with stale=true without asking
 // its user); a bad MAC is no nonce of ours. The key is per process: nonces do not survive a
 // restart, phones simply get a new challenge.
+//
+// What is stateful is the nonce count: the highest nc accepted per nonce is remembered, so an
+// Authorization header captured and sent again (same or lower nc) is refused.
 type nonces struct {
 	key []byte
 	ttl time.Duration
 	now func() time.Time
+
+	mu sync.Mutex
+	// Two generations of nonce → highest nc accepted. Every ttl the current generation
+	// becomes the previous one and the previous one is dropped, so an entry lives at least
+	// ttl — by then its nonce is stale and no longer accepted anyway.
+	cur, prev map[string]uint32
+	rotated   time.Time
 }
+
+// maxNonceCounts bounds the remembered nonces of one generation: when full, it rotates early
+// (memory stays bounded under a flood of authenticated requests; the cost is that nonces
+// younger than the ttl may be replayed once after such a rotation).
+const maxNonceCounts = 1 << 20
 
 func newNonces(ttl time.Duration) *nonces {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		panic("crypto/rand: " + err.Error()) // the kernel's randomness is gone: nothing is safe
 	}
-	return &nonces{key: key, ttl: ttl, now: time.Now}
+	return &nonces{key: key, ttl: ttl, now: time.Now, cur: map[string]uint32{}, prev: map[string]uint32{}, rotated: time.Now()}
+}
+
+// use records nc for nonce and reports whether it is new: higher than any count accepted for
+// the nonce before. A response without qop has no count: its nonce serves once (nc 1).
+// Call it only for a response whose digest checked out, so that nobody can burn the counts
+// of a nonce they merely saw.
+func (n *nonces) use(nonce string, nc int) bool {
+	if nc <= 0 || nc > 0xffffffff {
+		return false
+	}
+	now := n.now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if now.Sub(n.rotated) >= n.ttl || len(n.cur) >= maxNonceCounts {
+		n.prev, n.cur, n.rotated = n.cur, make(map[string]uint32, len(n.cur)/2), now
+	}
+	last, ok := n.cur[nonce]
+	if !ok {
+		last = n.prev[nonce]
+	}
+	if uint32(nc) <= last {
+		return false
+	}
+	n.cur[nonce] = uint32(nc)
+	return true
 }
 
 func (n *nonces) mac(issued []byte, realm string) []byte {

@@ -14,6 +14,7 @@ type metrics struct {
 	sipRequests  *prometheus.CounterVec // by method
 	sipResponses *prometheus.CounterVec // sent, by method and code
 	sipDropped   *prometheus.CounterVec // by reason
+	authRefused  *prometheus.CounterVec // digest answers refused, by reason
 
 	activeCalls   prometheus.Gauge
 	calls         *prometheus.CounterVec // ended calls by result
@@ -48,6 +49,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		sipDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ctid_cti_sip_dropped_total", Help: "SIP input dropped before handling, by reason.",
 		}, []string{"reason"}),
+		authRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ctid_cti_sip_auth_refused_total", Help: "SIP digest answers refused: bad_credentials, locked, replayed_nonce.",
+		}, []string{"reason"}),
 		activeCalls: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ctid_cti_active_calls", Help: "Calls in progress.",
 		}),
@@ -69,7 +73,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	reg.MustRegister(m.events, m.eventBatch, m.eventFlush, m.subscribersDropped,
-		m.sipRequests, m.sipResponses, m.sipDropped,
+		m.sipRequests, m.sipResponses, m.sipDropped, m.authRefused,
 		m.activeCalls, m.calls, m.waiting, m.agents, m.setupLatency, m.registrations)
 	return m
 }

@@ -301,8 +301,10 @@ func (s *Service) Originate(ctx context.Context, tenant string, agentID int64, n
 	c.sipCallID = d.agent.req.CallID().Value()
 	c.cdr.SIPCallIDs = []string{c.sipCallID}
 	s.dials.addLeg(d, d.agent)
+	// The status as the phone is being called: the dial may move on before the caller reads it.
+	st0 := d.snapshot()
 	go s.runDial(d, trunk, farURI)
-	return d.snapshot(), nil
+	return st0, nil
 }
 
 // PhoneRegistered reports whether an extension of tenant has a registered phone (which

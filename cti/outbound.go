@@ -2,6 +2,7 @@ package cti
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -39,6 +40,7 @@ func (s *Service) outbound(req *sip.Request, tx sip.ServerTransaction, t *sipTen
 	c := &call{id: newCallID(), tenant: t.Code, sipCallID: req.CallID().Value(), started: time.Now(),
 		done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	c.callerTag, _ = req.From().Params.Get("tag")
+	c.agentSource = strings.ToLower(req.Transport()) + ":" + req.Source()
 	c.cdr = CDR{CallID: c.id, OfferedAt: c.started, Direction: Outbound, Source: "sip", CallerRaw: ext,
 		CalleeRaw: number, CalleeE164: e164(number, t.Region), AgentID: user.ID, AgentExtension: ext,
 		SIPCallIDs: []string{c.sipCallID}}

@@ -47,7 +47,10 @@ func (s *Service) looped(req *sip.Request) bool {
 
 // forwardOpts prepares a request ctid forwards: its own Via on top, Max-Forwards down, and
 // (for dialog-creating INVITEs) a Record-Route so the dialog's requests pass through ctid.
-func (s *Service) forwardOpts(recordRoute bool) []sipgo.ClientRequestOption {
+// recordRouteFrom is the network the request came in on ("" for no Record-Route): when it
+// differs from the outgoing one (a phone on TLS, a trunk on UDP), ctid record-routes twice
+// (RFC 5658), so each side's route set starts with ctid's address on its own transport.
+func (s *Service) forwardOpts(recordRouteFrom string) []sipgo.ClientRequestOption {
 	return []sipgo.ClientRequestOption{func(c *sipgo.Client, r *sip.Request) error {
 		network := strings.ToLower(r.Transport())
 		host, port := s.hostPort(network)
@@ -62,17 +65,25 @@ func (s *Service) forwardOpts(recordRoute bool) []sipgo.ClientRequestOption {
 			}
 		}
 		r.PrependHeader(via)
-		if recordRoute {
-			rr := &sip.RecordRouteHeader{Address: sip.Uri{Host: host, Port: port, UriParams: sip.NewParams()}}
-			rr.Address.UriParams.Add("transport", network)
-			rr.Address.UriParams.Add("lr", "")
-			r.PrependHeader(rr)
+		if recordRouteFrom != "" {
+			if recordRouteFrom != network {
+				h, p := s.hostPort(recordRouteFrom)
+				r.PrependHeader(recordRoute(h, p, recordRouteFrom))
+			}
+			r.PrependHeader(recordRoute(host, port, network))
 		}
 		if mf := r.MaxForwards(); mf != nil {
 			mf.Dec()
 		}
 		return nil
 	}}
+}
+
+func recordRoute(host string, port int, network string) *sip.RecordRouteHeader {
+	rr := &sip.RecordRouteHeader{Address: sip.Uri{Host: host, Port: port, UriParams: sip.NewParams()}}
+	rr.Address.UriParams.Add("transport", network)
+	rr.Address.UriParams.Add("lr", "")
+	return rr
 }
 
 // destination is the host:port and transport to send to for uri.
@@ -121,6 +132,9 @@ func (s *Service) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respondErr(tx, req, err)
 		return
 	}
+	if !s.trunkAuthenticated(ctx, req, tx, trunk, src.Addr().Unmap()) {
+		return
+	}
 	number := req.Recipient.User
 	did, err := s.didByNumber(ctx, trunk.Tenant, number)
 	if err != nil {
@@ -152,6 +166,7 @@ func (s *Service) newInboundCall(req *sip.Request, t *sipTenant, did *DID) *call
 	c.cdr = CDR{CallID: c.id, OfferedAt: c.started, Direction: Inbound, Source: "sip", CallerRaw: caller,
 		CallerE164: e164(caller, t.Region), CalleeRaw: req.Recipient.User, CalleeE164: e164(req.Recipient.User, t.Region),
 		DID: did.Number, SIPCallIDs: []string{c.sipCallID}}
+	c.didPriority = did.Priority
 	s.calls.add(c)
 	s.m.activeCalls.Inc()
 	return c
@@ -193,11 +208,14 @@ func (s *Service) startLeg(c *call, callerReq *sip.Request, l *leg) error {
 	r.RemoveHeader("Route")
 	r.RemoveHeader("Proxy-Authorization") // the agent's credentials are for ctid only
 	dst, transport := destination(l.contact)
+	if network, addr := connOf(l.source); network != "" {
+		dst, transport = addr, strings.ToUpper(network) // the phone's own connection
+	}
 	r.SetDestination(dst)
 	r.SetTransport(transport)
 	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
 	defer cancel()
-	tx, err := s.client.TransactionRequest(ctx, r, s.forwardOpts(true)...)
+	tx, err := s.client.TransactionRequest(ctx, r, s.forwardOpts(strings.ToLower(callerReq.Transport()))...)
 	if err != nil {
 		return err
 	}
@@ -376,13 +394,13 @@ func (s *Service) hangUpLate(l *leg, res *sip.Response) {
 		return r
 	}
 	seq := l.req.CSeq().SeqNo
-	if err := s.client.WriteRequest(build(sip.ACK, seq), s.forwardOpts(false)...); err != nil {
+	if err := s.client.WriteRequest(build(sip.ACK, seq), s.forwardOpts("")...); err != nil {
 		s.log.Warn("ACK late answer", "error", err)
 	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), inDialogLimit)
 		defer cancel()
-		if _, err := s.client.Do(ctx, build(sip.BYE, seq+1), s.forwardOpts(false)...); err != nil {
+		if _, err := s.client.Do(ctx, build(sip.BYE, seq+1), s.forwardOpts("")...); err != nil {
 			s.log.Warn("BYE late answer", "error", err)
 		}
 	}()
@@ -395,9 +413,12 @@ func (s *Service) forwardInDialog(req *sip.Request, tx sip.ServerTransaction) {
 		return // a dialog of click-to-dial: ctid is its other party, not a proxy
 	}
 	c := s.calls.get(req.CallID().Value())
-	if rt := req.Route(); rt != nil && s.isOurs(rt.Address) {
-		req.RemoveHeader("Route") // removes the top one only: ours
-	} else if c == nil {
+	ours := false
+	for rt := req.Route(); rt != nil && s.isOurs(rt.Address); rt = req.Route() {
+		req.RemoveHeader("Route") // removes the top one only: ours (twice when ctid record-routed twice)
+		ours = true
+	}
+	if !ours && c == nil {
 		if req.Method != sip.ACK {
 			s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		}
@@ -414,10 +435,15 @@ func (s *Service) forwardInDialog(req *sip.Request, tx sip.ServerTransaction) {
 		next = rt.Address
 	}
 	dst, transport := destination(next)
+	if req.Route() == nil && c != nil {
+		if network, addr := c.phoneConn(req); network != "" {
+			dst, transport = addr, strings.ToUpper(network) // the phone's own connection
+		}
+	}
 	req.SetDestination(dst)
 	req.SetTransport(transport)
 	if req.Method == sip.ACK {
-		if err := s.client.WriteRequest(req, s.forwardOpts(false)...); err != nil {
+		if err := s.client.WriteRequest(req, s.forwardOpts("")...); err != nil {
 			s.log.Debug("forward ACK", "error", err)
 		}
 		return
@@ -426,7 +452,7 @@ func (s *Service) forwardInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	defer cancel()
 	ctx2, cancel2 := context.WithCancel(ctx)
 	defer cancel2()
-	clTx, err := s.client.TransactionRequest(ctx2, req, s.forwardOpts(false)...)
+	clTx, err := s.client.TransactionRequest(ctx2, req, s.forwardOpts("")...)
 	if err != nil {
 		s.respond(tx, req, 503, "Service Unavailable")
 		if req.Method == sip.BYE && c != nil {

@@ -234,66 +234,112 @@ func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 // authenticate answers 401/403 itself and returns false unless req carries a good digest.
 // With proxy set it uses Proxy-Authorization and 407, as for an agent's INVITE.
 func (r *registrar) authenticate(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, t *sipTenant, ext string, proxy bool) (*sipUser, bool) {
-	failKey := t.Code + "/" + ext + "/" + hostOfSource(req.Source())
-	if r.locked(failKey) {
-		r.s.respond(tx, req, 403, "Forbidden")
+	var user *sipUser
+	ok := r.checkDigest(ctx, req, tx, digestCheck{realm: t.Domain, username: ext, proxy: proxy,
+		failKey: t.Code + "/" + ext + "/" + hostOfSource(req.Source()),
+		lookup: func(ctx context.Context) (*sipUser, error) {
+			u, err := r.dir.cachedUser(ctx, t, ext)
+			user = u
+			return u, err
+		},
+		fresh: func(ctx context.Context) (*sipUser, error) {
+			u, err := r.dir.freshUser(ctx, t, ext)
+			user = u
+			return u, err
+		}})
+	if !ok {
 		return nil, false
 	}
+	return user, true
+}
+
+// digestCheck is what one digest authentication checks: the realm challenged, the username
+// the answer must be for, and how to find that user's HA1s (NotFound: no such user, which
+// fails like a wrong password so that nobody can probe which users exist).
+type digestCheck struct {
+	realm, username string
+	failKey         string // failed answers are counted per key (user and source)
+	proxy           bool   // Proxy-Authorization and 407 instead of Authorization and 401
+	lookup          func(context.Context) (*sipUser, error)
+	// fresh, when set, is asked when lookup's (cached) HA1s do not match: the password may
+	// have changed since they were cached.
+	fresh func(context.Context) (*sipUser, error)
+}
+
+// checkDigest answers 401/407/403 itself and reports whether req carries a good, fresh,
+// not replayed digest answer for dc.
+func (r *registrar) checkDigest(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, dc digestCheck) bool {
+	if r.locked(dc.failKey) {
+		r.s.m.authRefused.WithLabelValues("locked").Inc()
+		r.s.respond(tx, req, 403, "Forbidden")
+		return false
+	}
 	authHeader := "Authorization"
-	if proxy {
+	if dc.proxy {
 		authHeader = "Proxy-Authorization"
 	}
 	h := req.GetHeader(authHeader)
 	if h == nil {
-		r.challenge(tx, req, t.Domain, false, proxy)
-		return nil, false
+		r.challenge(tx, req, dc.realm, false, dc.proxy)
+		return false
 	}
 	cred, err := digest.ParseCredentials(h.Value())
 	if err != nil {
-		r.s.respond(tx, req, 400, "Bad Authorization header")
-		return nil, false
+		r.s.respond(tx, req, 400, "Bad "+authHeader+" header")
+		return false
 	}
-	if cred.Realm != t.Domain {
-		r.challenge(tx, req, t.Domain, false, proxy)
-		return nil, false
+	if cred.Realm != dc.realm {
+		r.challenge(tx, req, dc.realm, false, dc.proxy)
+		return false
 	}
-	valid, stale := r.nonces.check(cred.Nonce, t.Domain)
+	valid, stale := r.nonces.check(cred.Nonce, dc.realm)
 	if !valid {
-		r.challenge(tx, req, t.Domain, false, proxy)
-		return nil, false
+		r.challenge(tx, req, dc.realm, false, dc.proxy)
+		return false
 	}
 	check := func(user *sipUser, err error) bool {
-		return err == nil && !user.Disabled && cred.Username == ext && user.Realm == t.Domain &&
+		return err == nil && !user.Disabled && cred.Username == dc.username && user.Realm == dc.realm &&
 			verifyDigest(cred, string(req.Method), user)
 	}
-	user, err := r.dir.cachedUser(ctx, t, ext)
+	user, err := dc.lookup(ctx)
 	good := check(user, err)
-	if !good && err == nil {
+	if !good && err == nil && dc.fresh != nil {
 		// The password may have changed since the entry was cached: ask the database.
-		user, err = r.dir.freshUser(ctx, t, ext)
+		user, err = dc.fresh(ctx)
 		good = check(user, err)
 	}
 	if err != nil && fault.CodeOf(err) != fault.NotFound {
 		r.s.respondErr(tx, req, err)
-		return nil, false
+		return false
 	}
 	if !good {
-		// Unknown extensions fail like wrong passwords: no probing for which exist.
-		if r.fail(failKey) {
-			r.s.log.Warn("SIP authentication locked", "tenant", t.Code, "extension", ext, "source", req.Source())
+		r.s.m.authRefused.WithLabelValues("bad_credentials").Inc()
+		if r.fail(dc.failKey) {
+			r.s.log.Warn("SIP authentication locked", "user", dc.failKey, "source", req.Source())
 			r.s.respond(tx, req, 403, "Forbidden")
-			return nil, false
+			return false
 		}
-		r.challenge(tx, req, t.Domain, false, proxy)
-		return nil, false
+		r.challenge(tx, req, dc.realm, false, dc.proxy)
+		return false
 	}
 	if stale {
 		// The right password with an old nonce: the phone retries at once with the new one.
-		r.challenge(tx, req, t.Domain, true, proxy)
-		return nil, false
+		r.challenge(tx, req, dc.realm, true, dc.proxy)
+		return false
 	}
-	r.clearFailures(failKey)
-	return user, true
+	nc := cred.Nc
+	if cred.QOP == "" {
+		nc = 1 // no nonce count: the nonce serves once
+	}
+	if !r.nonces.use(cred.Nonce, nc) {
+		// The same answer again (a replay, or a retransmission the transaction layer did not
+		// absorb): not accepted; a phone that is genuine answers the fresh challenge.
+		r.s.m.authRefused.WithLabelValues("replayed_nonce").Inc()
+		r.challenge(tx, req, dc.realm, false, dc.proxy)
+		return false
+	}
+	r.clearFailures(dc.failKey)
+	return true
 }
 
 func (r *registrar) challenge(tx sip.ServerTransaction, req *sip.Request, realm string, stale, proxy bool) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -283,5 +284,98 @@ func TestRegisterContactLimit(t *testing.T) {
 	res = register(t, c, registerReq(t, s, "1005", "", contact(0)+";expires=0", contact(maxContactsPerExt)), "1005", "erin-password")
 	if res.StatusCode != 200 || len(res.GetHeaders("Contact")) != maxContactsPerExt {
 		t.Fatalf("swap one contact = %d with %d contacts", res.StatusCode, len(res.GetHeaders("Contact")))
+	}
+}
+
+// A captured Authorization header sent again is refused with a fresh challenge; the same
+// nonce with a higher nonce count (a phone reusing its nonce) is accepted, a lower one not.
+func TestReplayedDigestAnswerIsRefused(t *testing.T) {
+	pool := sipTenantFixture(t)
+	mustAgent(t, pool, "acme", "alice", "1001", "s3cret-pass")
+	s := startService(t, pool, Config{AuthFailLimit: 3})
+	c := newClient(t)
+	ctx := ctxT(t)
+	res, err := c.Do(ctx, registerReq(t, s, "1001", "", "<sip:1001@127.0.0.1:5999>"))
+	if err != nil || res.StatusCode != 401 {
+		t.Fatalf("challenge = %v, %v", res, err)
+	}
+	chal, err := digest.ParseChallenge(res.GetHeader("WWW-Authenticate").Value())
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := func(nc int) string {
+		cred, err := digest.Digest(chal, digest.Options{Method: "REGISTER", URI: "sip:" + testDomain,
+			Username: "1001", Password: "s3cret-pass", Count: nc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cred.String()
+	}
+	send := func(auth string) *sip.Response {
+		t.Helper()
+		req := registerReq(t, s, "1001", "", "<sip:1001@127.0.0.1:5999>")
+		req.AppendHeader(sip.NewHeader("Authorization", auth))
+		res, err := c.Do(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	first := answer(1)
+	for _, tc := range []struct {
+		what string
+		auth string
+		want int
+	}{
+		{"first use of nc 1", first, 200},
+		{"the same header replayed", first, 401},
+		{"the same header replayed again", first, 401},
+		{"nc 2 of the same nonce", answer(2), 200},
+		{"nc 1 again, lower than 2", answer(1), 401},
+		{"nc 2 again", answer(2), 401},
+		{"nc 5", answer(5), 200},
+	} {
+		res := send(tc.auth)
+		if res.StatusCode != tc.want {
+			t.Fatalf("%s = %d, want %d", tc.what, res.StatusCode, tc.want)
+		}
+		if tc.want == 401 {
+			fresh, err := digest.ParseChallenge(res.GetHeader("WWW-Authenticate").Value())
+			if err != nil || fresh.Nonce == chal.Nonce || fresh.Stale {
+				t.Fatalf("%s: challenge %v (%v), want a fresh nonce, not stale", tc.what, res.GetHeader("WWW-Authenticate"), err)
+			}
+		}
+	}
+	// Replays are no wrong passwords: they did not lock the extension (limit 3, four replays).
+	if res := register(t, c, registerReq(t, s, "1001", "", "<sip:1001@127.0.0.1:5999>"), "1001", "s3cret-pass"); res.StatusCode != 200 {
+		t.Fatalf("register after replays = %d, want 200", res.StatusCode)
+	}
+}
+
+func TestNonceCountsAreRememberedPerNonce(t *testing.T) {
+	n := newNonces(time.Minute)
+	clock := time.Now()
+	n.now = func() time.Time { return clock }
+	for _, tc := range []struct {
+		nonce string
+		nc    int
+		want  bool
+		after time.Duration // the clock moves on before the use
+	}{
+		{"a", 1, true, 0},
+		{"a", 1, false, 0},
+		{"b", 1, true, 0},
+		{"a", 3, true, 0},
+		{"a", 2, false, 0},
+		{"a", 0, false, 0},
+		{"a", 1 << 33, false, 0},
+		{"a", 3, false, 61 * time.Second}, // rotated once: still remembered in the previous generation
+		{"b", 1, false, 0},
+		{"a", 4, true, 0},
+	} {
+		clock = clock.Add(tc.after)
+		if got := n.use(tc.nonce, tc.nc); got != tc.want {
+			t.Fatalf("use(%s, %d) = %v, want %v", tc.nonce, tc.nc, got, tc.want)
+		}
 	}
 }

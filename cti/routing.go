@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/jackc/pgx/v5"
@@ -25,12 +26,21 @@ type Trunk struct {
 	Source      netip.Prefix // e.g. 192.0.2.10/32
 	OutboundURI string       // where agents' outbound calls go, "" for inbound only
 	CallerID    string       // number presented on outbound calls
+	// Username, when set, makes the trunk's INVITEs answer a digest challenge (407) with it
+	// and Password, besides coming from Source. Password is only written: SaveTrunk keeps its
+	// HA1s; an empty Password with the same Username keeps the stored one.
+	Username string
+	Password string
 
-	tenantID int64  // filled by the lookups of the call path
-	region   string // the tenant's phone region
+	tenantID int64    // filled by the lookups of the call path
+	region   string   // the tenant's phone region
+	auth     *sipUser // the digest credentials (HA1s and realm), nil when the trunk has none
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
+var (
+	nameRE          = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
+	trunkUsernameRE = regexp.MustCompile(`^[A-Za-z0-9._+-]{1,64}$`)
+)
 
 // SaveTrunk adds or changes (by name) a tenant's trunk.
 func SaveTrunk(ctx context.Context, pool *pgxpool.Pool, t Trunk) error {
@@ -46,14 +56,64 @@ func SaveTrunk(ctx context.Context, pool *pgxpool.Pool, t Trunk) error {
 			return fault.Errorf(fault.Invalid, "trunk outbound URI %q is not a SIP URI", t.OutboundURI)
 		}
 	}
-	tag, err := pool.Exec(ctx, `INSERT INTO platform.sip_trunks (tenant_id, name, source, outbound_uri, caller_id)
-		SELECT id, $2, $3, $4, $5 FROM platform.tenants WHERE code = $1
-		ON CONFLICT (tenant_id, name) DO UPDATE SET source = excluded.source, outbound_uri = excluded.outbound_uri,
-			caller_id = excluded.caller_id`, t.Tenant, t.Name, t.Source.Masked(), t.OutboundURI, t.CallerID)
+	if t.Username != "" && !trunkUsernameRE.MatchString(t.Username) {
+		return fault.Errorf(fault.Invalid, "trunk username %q is not valid: 1–64 of letters, digits and ._+-", t.Username)
+	}
+	if t.Username == "" && t.Password != "" {
+		return fault.Errorf(fault.Invalid, "trunk %s: a password needs a username", t.Name)
+	}
+	var md5h, shah, realm string
+	if t.Password != "" {
+		if n := utf8.RuneCountInString(t.Password); n < minSIPPassword || n > maxSIPPassword {
+			return fault.Errorf(fault.Invalid, "trunk password must have %d–%d characters", minSIPPassword, maxSIPPassword)
+		}
+		var domain *string
+		err := pool.QueryRow(ctx, `SELECT sip_domain FROM platform.tenants WHERE code = $1`, t.Tenant).Scan(&domain)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fault.Errorf(fault.NotFound, "tenant %q does not exist", t.Tenant)
+		}
+		if err != nil {
+			return fmt.Errorf("save trunk %q: %w", t.Name, err)
+		}
+		if domain == nil {
+			return fault.Errorf(fault.Invalid, "trunk %s: the tenant has no SIP domain (the digest realm): set it first", t.Name)
+		}
+		realm = *domain
+		md5h, shah = ha1(md5Alg, t.Username, realm, t.Password), ha1(sha256Alg, t.Username, realm, t.Password)
+	}
+	// New HA1s replace the stored ones; none given keeps them while the username stays.
+	var rows int64
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if t.Username != "" && t.Password == "" {
+			var user, m, sh, r *string
+			err := tx.QueryRow(ctx, `SELECT k.auth_username, k.auth_ha1_md5, k.auth_ha1_sha256, k.auth_realm
+				FROM platform.sip_trunks k JOIN platform.tenants t ON t.id = k.tenant_id
+				WHERE t.code = $1 AND k.name = $2 FOR UPDATE OF k`, t.Tenant, t.Name).Scan(&user, &m, &sh, &r)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			if user == nil || *user != t.Username || m == nil || sh == nil || r == nil {
+				return fault.Errorf(fault.Invalid, "trunk %s: a username needs a password", t.Name)
+			}
+			md5h, shah, realm = *m, *sh, *r
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO platform.sip_trunks (tenant_id, name, source, outbound_uri, caller_id,
+				auth_username, auth_ha1_md5, auth_ha1_sha256, auth_realm)
+			SELECT id, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), NULLIF($8, ''), NULLIF($9, '') FROM platform.tenants WHERE code = $1
+			ON CONFLICT (tenant_id, name) DO UPDATE SET source = excluded.source, outbound_uri = excluded.outbound_uri,
+				caller_id = excluded.caller_id, auth_username = excluded.auth_username, auth_ha1_md5 = excluded.auth_ha1_md5,
+				auth_ha1_sha256 = excluded.auth_ha1_sha256, auth_realm = excluded.auth_realm`,
+			t.Tenant, t.Name, t.Source.Masked(), t.OutboundURI, t.CallerID, t.Username, md5h, shah, realm)
+		rows = tag.RowsAffected()
+		return err
+	})
 	if err != nil {
+		if fault.CodeOf(err) != fault.Internal {
+			return err
+		}
 		return fmt.Errorf("save trunk %q: %w", t.Name, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if rows == 0 {
 		return fault.Errorf(fault.NotFound, "tenant %q does not exist", t.Tenant)
 	}
 	return nil
@@ -62,15 +122,22 @@ func SaveTrunk(ctx context.Context, pool *pgxpool.Pool, t Trunk) error {
 // trunkBySource finds the trunk whose network holds addr (the most specific one).
 func trunkBySource(ctx context.Context, pool *pgxpool.Pool, addr netip.Addr) (*Trunk, error) {
 	var t Trunk
-	err := pool.QueryRow(ctx, `SELECT k.id, t.code, k.name, k.source, k.outbound_uri, k.caller_id, t.id, t.region
+	var user, md5h, shah, realm *string
+	err := pool.QueryRow(ctx, `SELECT k.id, t.code, k.name, k.source, k.outbound_uri, k.caller_id, t.id, t.region,
+			k.auth_username, k.auth_ha1_md5, k.auth_ha1_sha256, k.auth_realm
 		FROM platform.sip_trunks k JOIN platform.tenants t ON t.id = k.tenant_id
 		WHERE k.source >>= $1 AND t.status = 'active' ORDER BY masklen(k.source) DESC, k.id LIMIT 1`, addr).
-		Scan(&t.ID, &t.Tenant, &t.Name, &t.Source, &t.OutboundURI, &t.CallerID, &t.tenantID, &t.region)
+		Scan(&t.ID, &t.Tenant, &t.Name, &t.Source, &t.OutboundURI, &t.CallerID, &t.tenantID, &t.region,
+			&user, &md5h, &shah, &realm)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fault.Errorf(fault.Forbidden, "source %s is no trunk of ours", addr)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find trunk of %s: %w", addr, err)
+	}
+	if user != nil && md5h != nil && shah != nil && realm != nil {
+		t.Username = *user
+		t.auth = &sipUser{Extension: *user, HA1MD5: *md5h, HA1SHA256: *shah, Realm: *realm}
 	}
 	return &t, nil
 }
@@ -96,6 +163,9 @@ type DID struct {
 	Number    string
 	Queue     string
 	Extension string
+	// Priority (0–9) of this number's callers in the queue's line: a higher one waits ahead
+	// of lower ones (e.g. a number given to VIP customers). 0 is everyone's default.
+	Priority int
 }
 
 var didRE = regexp.MustCompile(`^\+?[0-9]{2,20}$`)
@@ -108,9 +178,13 @@ func SaveDID(ctx context.Context, pool *pgxpool.Pool, tenant string, d DID) erro
 	if (d.Queue == "") == (d.Extension == "") {
 		return fault.Errorf(fault.Invalid, "number %s routes to a queue or an extension, exactly one", d.Number)
 	}
+	if d.Priority < 0 || d.Priority > maxPriority {
+		return fault.Errorf(fault.Invalid, "number %s: priority %d, want 0–%d", d.Number, d.Priority, maxPriority)
+	}
 	err := db.InTenant(ctx, pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO dids (number, queue, extension) VALUES ($1, NULLIF($2, ''), NULLIF($3, ''))
-			ON CONFLICT (number) DO UPDATE SET queue = excluded.queue, extension = excluded.extension`, d.Number, d.Queue, d.Extension)
+		_, err := tx.Exec(ctx, `INSERT INTO dids (number, queue, extension, priority) VALUES ($1, NULLIF($2, ''), NULLIF($3, ''), $4)
+			ON CONFLICT (number) DO UPDATE SET queue = excluded.queue, extension = excluded.extension, priority = excluded.priority`,
+			d.Number, d.Queue, d.Extension, d.Priority)
 		return err
 	})
 	if err != nil {
@@ -126,8 +200,8 @@ func didByNumber(ctx context.Context, pool *pgxpool.Pool, tenant, number string)
 	d := DID{Number: number}
 	var q, e *string
 	err := db.InTenant(ctx, pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT queue, extension FROM dids WHERE number = $1 OR number = '+' || $1 OR '+' || number = $1
-			ORDER BY number = $1 DESC LIMIT 1`, number).Scan(&q, &e)
+		return tx.QueryRow(ctx, `SELECT number, queue, extension, priority FROM dids WHERE number = $1 OR number = '+' || $1 OR '+' || number = $1
+			ORDER BY number = $1 DESC LIMIT 1`, number).Scan(&d.Number, &q, &e, &d.Priority)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fault.Errorf(fault.NotFound, "number %s is not in service", number)
@@ -163,6 +237,40 @@ type Queue struct {
 	WrapUp       time.Duration
 	ServiceLevel time.Duration
 	MissedLimit  int // unanswered offers in a row that make the agent Not ready "missed"; 0 off
+	// CallerPriorities put some callers ahead in the line (highest priority first, FIFO
+	// within one). SaveQueue replaces the queue's list with this one.
+	CallerPriorities []CallerPriority
+}
+
+// CallerPriority is a queue's rule for priority callers.
+type CallerPriority struct {
+	// Caller is a number, matched against the caller's E.164 form (+8613800138000) and the
+	// number as signalled, or a prefix of one ending in * (+86138*).
+	Caller   string
+	Priority int // 1–9; higher waits ahead
+}
+
+// maxPriority is the highest caller priority.
+const maxPriority = 9
+
+var callerRuleRE = regexp.MustCompile(`^\+?[0-9]{1,20}\*?$`)
+
+// callerPriority is the priority the queue's rules give a caller (0: none matches).
+func (q *Queue) callerPriority(e164, raw string) int {
+	best := 0
+	for _, r := range q.CallerPriorities {
+		if r.Priority <= best {
+			continue
+		}
+		if prefix, ok := strings.CutSuffix(r.Caller, "*"); ok {
+			if (e164 != "" && strings.HasPrefix(e164, prefix)) || (raw != "" && strings.HasPrefix(raw, prefix)) {
+				best = r.Priority
+			}
+		} else if r.Caller == e164 || r.Caller == raw {
+			best = r.Priority
+		}
+	}
+	return best
 }
 
 // SaveQueue adds or changes a queue.
@@ -187,6 +295,19 @@ func SaveQueue(ctx context.Context, pool *pgxpool.Pool, tenant string, q Queue) 
 	if q.ServiceLevel == 0 {
 		q.ServiceLevel = 20 * time.Second
 	}
+	seen := map[string]bool{}
+	for _, r := range q.CallerPriorities {
+		if !callerRuleRE.MatchString(r.Caller) {
+			return fault.Errorf(fault.Invalid, "queue %s: priority caller %q is not a number or a number prefix ending in *", q.Name, r.Caller)
+		}
+		if r.Priority < 1 || r.Priority > maxPriority {
+			return fault.Errorf(fault.Invalid, "queue %s: priority %d of caller %s, want 1–%d", q.Name, r.Priority, r.Caller, maxPriority)
+		}
+		if seen[r.Caller] {
+			return fault.Errorf(fault.Invalid, "queue %s: priority caller %s is listed twice", q.Name, r.Caller)
+		}
+		seen[r.Caller] = true
+	}
 	err := db.InTenant(ctx, pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO queues (name, strategy, ring_timeout_s, max_wait_s, overflow, wrapup_s, service_level_s, missed_limit)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -195,7 +316,19 @@ func SaveQueue(ctx context.Context, pool *pgxpool.Pool, tenant string, q Queue) 
 				service_level_s = excluded.service_level_s, missed_limit = excluded.missed_limit, updated_at = now()`,
 			q.Name, string(q.Strategy), seconds(q.RingTimeout), seconds(q.MaxWait), q.Overflow, seconds(q.WrapUp),
 			seconds(q.ServiceLevel), q.MissedLimit)
-		return err
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM queue_caller_priorities WHERE queue = $1`, q.Name); err != nil {
+			return err
+		}
+		for _, r := range q.CallerPriorities {
+			if _, err := tx.Exec(ctx, `INSERT INTO queue_caller_priorities (queue, caller, priority) VALUES ($1, $2, $3)`,
+				q.Name, r.Caller, r.Priority); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		if strings.Contains(err.Error(), "check constraint") {
@@ -257,7 +390,19 @@ func loadQueue(ctx context.Context, pool *pgxpool.Pool, tenant, name string) (*Q
 		q.Strategy = Strategy(strategy)
 		q.RingTimeout, q.MaxWait = time.Duration(ring)*time.Second, time.Duration(wait)*time.Second
 		q.WrapUp, q.ServiceLevel = time.Duration(wrap)*time.Second, time.Duration(sl)*time.Second
-		rows, err := tx.Query(ctx, `SELECT m.agent_id, coalesce(u.extension, ''), m.level FROM queue_members m
+		rows, err := tx.Query(ctx, `SELECT caller, priority FROM queue_caller_priorities WHERE queue = $1
+			ORDER BY priority DESC, caller`, name)
+		if err != nil {
+			return err
+		}
+		q.CallerPriorities, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (CallerPriority, error) {
+			var p CallerPriority
+			return p, r.Scan(&p.Caller, &p.Priority)
+		})
+		if err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT m.agent_id, coalesce(u.extension, ''), m.level FROM queue_members m
 			JOIN platform.users u ON u.id = m.agent_id AND NOT u.disabled
 			WHERE m.queue = $1 ORDER BY m.level, m.agent_id`, name)
 		if err != nil {

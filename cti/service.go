@@ -213,6 +213,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.reg.load(ctx); err != nil {
 		return err
 	}
+	if err := s.closeInterruptedCalls(ctx); err != nil {
+		return err
+	}
 	if err := s.recoverAgents(ctx); err != nil {
 		return err
 	}

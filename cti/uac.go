@@ -92,7 +92,7 @@ func (s *Service) startUAC(l *uacLeg, req *sip.Request) error {
 	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
 	defer cancel()
 	l.cseq = req.CSeq().SeqNo
-	tx, err := s.client.TransactionRequest(ctx, req, s.forwardOpts(false)...)
+	tx, err := s.client.TransactionRequest(ctx, req, s.forwardOpts("")...)
 	if err != nil {
 		return err
 	}
@@ -224,7 +224,7 @@ func (s *Service) ackUAC(l *uacLeg, body []byte) {
 		ack.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	}
 	ack.SetBody(body)
-	if err := s.client.WriteRequest(ack, s.forwardOpts(false)...); err != nil {
+	if err := s.client.WriteRequest(ack, s.forwardOpts("")...); err != nil {
 		s.log.Warn("send ACK", "call_id", l.req.CallID().Value(), "error", err)
 	}
 }
@@ -242,7 +242,7 @@ func (s *Service) byeUAC(l *uacLeg) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), inDialogLimit)
 		defer cancel()
-		if _, err := s.client.Do(ctx, bye, s.forwardOpts(false)...); err != nil {
+		if _, err := s.client.Do(ctx, bye, s.forwardOpts("")...); err != nil {
 			s.log.Warn("send BYE", "call_id", bye.CallID().Value(), "error", err)
 		}
 	}()
@@ -265,7 +265,7 @@ func (s *Service) relayUAC(l *uacLeg, req *sip.Request, tx sip.ServerTransaction
 	out.SetBody(req.Body())
 	ctx, cancel := context.WithTimeout(context.Background(), inDialogLimit)
 	defer cancel()
-	res, err := s.client.Do(ctx, out, s.forwardOpts(false)...)
+	res, err := s.client.Do(ctx, out, s.forwardOpts("")...)
 	if err != nil {
 		s.respond(tx, req, 408, "Request Timeout")
 		return
@@ -273,7 +273,7 @@ func (s *Service) relayUAC(l *uacLeg, req *sip.Request, tx sip.ServerTransaction
 	if req.Method == sip.INVITE && res.IsSuccess() {
 		ack := s.inDialog(l, sip.ACK, out.CSeq().SeqNo)
 		ack.SetBody(nil)
-		if err := s.client.WriteRequest(ack, s.forwardOpts(false)...); err != nil {
+		if err := s.client.WriteRequest(ack, s.forwardOpts("")...); err != nil {
 			s.log.Warn("send ACK", "call_id", out.CallID().Value(), "error", err)
 		}
 	}

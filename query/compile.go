@@ -22,6 +22,9 @@ const (
 	maxOffset       = 10_000_000
 )
 
+// idField is the field that identifies a row of a data object's table (batch delete).
+const idField = "id"
+
 // buckets are the time units a column may truncate to; the SQL literal is ours, not input.
 var buckets = map[string]string{"hour": "'hour'", "day": "'day'", "week": "'week'", "month": "'month'"}
 
@@ -58,6 +61,10 @@ type Plan struct {
 	keyset   []keyPart
 	sortSig  string
 	totalKey []string
+	// matchSQL and matchArgs select the id of every matching row (batch delete); "" when
+	// the query is grouped or its table has no id field.
+	matchSQL  string
+	matchArgs []any
 }
 
 type keyPart struct {
@@ -184,6 +191,9 @@ func (c *compiler) compile(req Request) (*Plan, error) {
 	if len(groups) > 0 {
 		groupSQL = " GROUP BY " + strings.Join(groups, ", ")
 	}
+	if f, ok := c.t.Field(idField); ok && f.Kind == KindInt && !grouped {
+		p.matchSQL, p.matchArgs = usedArgs("SELECT "+qi(f.Name)+from+whereSQL, c.b.args)
+	}
 	order, keyset, err := c.order(req, grouped, groups)
 	if err != nil {
 		return nil, err
@@ -214,8 +224,8 @@ func (c *compiler) compile(req Request) (*Plan, error) {
 		}
 		p.totalKey = append(p.totalKey, col.Key)
 	}
-	p.SummarySQL = "SELECT " + strings.Join(summary, ", ") + from + whereSQL
-	p.SummaryArgs = append([]any(nil), c.b.args...)
+	// The summary leaves out columns that are not totalled, and with them their parameters.
+	p.SummarySQL, p.SummaryArgs = usedArgs("SELECT "+strings.Join(summary, ", ")+from+whereSQL, c.b.args)
 
 	orderSQL := " ORDER BY " + strings.Join(order, ", ")
 	p.ExportSQL = "SELECT " + strings.Join(selects, ", ") + from + whereSQL + groupSQL + orderSQL
@@ -253,6 +263,52 @@ func (c *compiler) compile(req Request) (*Plan, error) {
 	p.SQL = "SELECT " + strings.Join(selects, ", ") + from + pageWhereSQL + groupSQL + orderSQL + limit
 	p.Args = c.b.args
 	return p, nil
+}
+
+// usedArgs renumbers the $n placeholders of sql to the parameters it uses, in order, and
+// returns those: PostgreSQL refuses a parameter that a statement never mentions (it cannot
+// tell its type). Quoted identifiers and string literals are skipped.
+func usedArgs(sql string, args []any) (string, []any) {
+	var out strings.Builder
+	var used []any
+	renum := map[int]int{}
+	for i := 0; i < len(sql); {
+		switch ch := sql[i]; {
+		case ch == '"' || ch == '\'':
+			j := i + 1
+			for j < len(sql) && sql[j] != ch {
+				j++
+			}
+			// A doubled quote inside continues the same token; copying up to each
+			// closing quote in turn keeps it whole.
+			j = min(j+1, len(sql))
+			out.WriteString(sql[i:j])
+			i = j
+		case ch == '$' && i+1 < len(sql) && sql[i+1] >= '0' && sql[i+1] <= '9':
+			j := i + 1
+			for j < len(sql) && sql[j] >= '0' && sql[j] <= '9' {
+				j++
+			}
+			n, _ := strconv.Atoi(sql[i+1 : j])
+			if n < 1 || n > len(args) {
+				out.WriteString(sql[i:j]) // not ours; left for PostgreSQL to refuse
+				i = j
+				continue
+			}
+			m, ok := renum[n]
+			if !ok {
+				used = append(used, args[n-1])
+				m = len(used)
+				renum[n] = m
+			}
+			out.WriteString("$" + strconv.Itoa(m))
+			i = j
+		default:
+			out.WriteByte(ch)
+			i++
+		}
+	}
+	return out.String(), used
 }
 
 func groupExprs(c *compiler) []string {

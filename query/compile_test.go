@@ -179,8 +179,12 @@ func TestCompileAggregates(t *testing.T) {
 	if !reflect.DeepEqual(p.Args, []any{"Asia/Shanghai", "closed", []int64{2, 3}, 51}) {
 		t.Errorf("args = %#v", p.Args)
 	}
-	if !strings.HasPrefix(p.SummarySQL, `SELECT (SELECT count(*) FROM (SELECT date_trunc('day', "created_at", $1), "agent_id" FROM "tickets" WHERE "agent_id" = ANY($3) GROUP BY 1, 2) AS g), count(*), count(*) FILTER`) {
+	// The summary's parameters are numbered as it uses them.
+	if !strings.HasPrefix(p.SummarySQL, `SELECT (SELECT count(*) FROM (SELECT date_trunc('day', "created_at", $1), "agent_id" FROM "tickets" WHERE "agent_id" = ANY($2) GROUP BY 1, 2) AS g), count(*), count(*) FILTER (WHERE ("status" = $3))`) {
 		t.Errorf("summary = %s", p.SummarySQL)
+	}
+	if !reflect.DeepEqual(p.SummaryArgs, []any{"Asia/Shanghai", []int64{2, 3}, "closed"}) {
+		t.Errorf("summary args = %#v", p.SummaryArgs)
 	}
 }
 
@@ -392,6 +396,25 @@ func TestFormat(t *testing.T) {
 	for _, tc := range tests {
 		if got := Format(tc.col, tc.v, env); got != tc.want {
 			t.Errorf("Format(%s, %v) = %q, want %q", tc.col.Format, tc.v, got, tc.want)
+		}
+	}
+}
+
+func TestUsedArgs(t *testing.T) {
+	cases := []struct {
+		sql, want string
+		args, got []any
+	}{
+		{`SELECT $2 FROM t WHERE a = $4`, `SELECT $1 FROM t WHERE a = $2`, []any{1, 2, 3, 4}, []any{2, 4}},
+		{`SELECT $3, $1, $3`, `SELECT $1, $2, $1`, []any{1, 2, 3}, []any{3, 1}},
+		{`SELECT "a$1", 'x$2' FROM t WHERE b = $2`, `SELECT "a$1", 'x$2' FROM t WHERE b = $1`, []any{1, 2}, []any{2}},
+		{`SELECT "we""ird$1" WHERE $10 = 1`, `SELECT "we""ird$1" WHERE $1 = 1`, []any{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, []any{10}},
+		{`SELECT count(*) FROM t`, `SELECT count(*) FROM t`, []any{1}, nil},
+	}
+	for _, c := range cases {
+		sql, args := usedArgs(c.sql, c.args)
+		if sql != c.want || !reflect.DeepEqual(args, c.got) {
+			t.Errorf("usedArgs(%s) = %s %v, want %s %v", c.sql, sql, args, c.want, c.got)
 		}
 	}
 }

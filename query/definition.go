@@ -55,7 +55,9 @@ type Definition struct {
 	// the tenant may run the query.
 	OwnerField string   `json:"owner_field,omitempty"`
 	Actions    []Action `json:"actions,omitempty"`
-	// Batch lists the batch actions offered on the result: "export_csv", "export_xlsx".
+	// Batch lists the batch actions offered on the result: "export_csv", "export_xlsx" and
+	// "delete" (selected or all matching rows of a data object that allows it, for the roles
+	// that may delete its records; the query needs a column of the table's id field).
 	Batch []string `json:"batch,omitempty"`
 	Chart *Chart   `json:"chart,omitempty"`
 	// Builtin marks a standard template shipped with ctid (read-only; copy it to change it).
@@ -225,9 +227,31 @@ type Chart struct {
 
 // Batch actions.
 const (
-	BatchCSV  = "export_csv"
-	BatchXLSX = "export_xlsx"
+	BatchCSV    = "export_csv"
+	BatchXLSX   = "export_xlsx"
+	BatchDelete = "delete"
 )
+
+// Offers reports whether the definition declares batch action b.
+func (d *Definition) Offers(b string) bool {
+	for _, x := range d.Batch {
+		if x == b {
+			return true
+		}
+	}
+	return false
+}
+
+// IDColumn is the index of the column showing the table's id field (batch delete's row
+// selection), or -1.
+func (d *Definition) IDColumn() int {
+	for i, c := range d.Columns {
+		if c.Field == idField && c.Agg == "" && c.Bucket == "" {
+			return i
+		}
+	}
+	return -1
+}
 
 // IsSQL reports whether the definition is a SQL-text query.
 func (d *Definition) IsSQL() bool { return d.Source.SQL != "" }
@@ -362,8 +386,22 @@ func (d *Definition) Check() error {
 		}
 	}
 	for _, b := range d.Batch {
-		if b != BatchCSV && b != BatchXLSX {
-			return bad("unknown batch action %q (want export_csv or export_xlsx)", b)
+		switch b {
+		case BatchCSV, BatchXLSX:
+		case BatchDelete:
+			if d.IsSQL() || d.Source.External != "" {
+				return bad("batch delete needs a table of the tenant as source, not a SQL text or an external source")
+			}
+			for _, c := range d.Columns {
+				if c.IsAggregate() {
+					return bad("batch delete needs one row per record: column %q is an aggregate", c.Key)
+				}
+			}
+			if d.IDColumn() < 0 {
+				return bad("batch delete needs a column of field %q (it may be hidden) to select rows by", idField)
+			}
+		default:
+			return bad("unknown batch action %q (want export_csv, export_xlsx or delete)", b)
 		}
 	}
 	if d.Chart != nil {

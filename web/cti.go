@@ -19,6 +19,7 @@ func (s *Server) MountCTI(svc *cti.Service) {
 	s.mux.HandleFunc("PUT /api/v1/agents/{id}/state", s.api(account.PermWatchFloor, h.forceState))
 	s.mux.HandleFunc("POST /api/v1/cti/events", s.api(account.PermConfigure, h.callEvent))
 	s.mountDial(h)
+	s.mountCTIConfig(h)
 }
 
 type ctiHandlers struct {

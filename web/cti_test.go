@@ -223,3 +223,44 @@ func TestCallEventAPI(t *testing.T) {
 		t.Fatalf("beta answering acme's call = %d, want 404", status)
 	}
 }
+
+func TestQueueConfigAPI(t *testing.T) {
+	f := newCTIFixture(t)
+	vip := `{"strategy":"round_robin","ring_timeout_s":20,"max_wait_s":120,"caller_priorities":[{"caller":"+8613800138000","priority":5},{"caller":"+86139*","priority":2}]}`
+	for _, tc := range []struct {
+		who, method, path, body string
+		status                  int
+		check                   func(map[string]any) bool
+	}{
+		{"acme/a1", "PUT", "/api/v1/cti/queues/sales", vip, 403, nil}, // agents do not configure
+		{"acme/cfg", "PUT", "/api/v1/cti/queues/sales", vip, 200, func(out map[string]any) bool {
+			ps, _ := out["caller_priorities"].([]any)
+			return out["strategy"] == "round_robin" && out["ring_timeout_s"] == 20.0 && len(ps) == 2 &&
+				ps[0].(map[string]any)["caller"] == "+8613800138000" && ps[0].(map[string]any)["priority"] == 5.0
+		}},
+		{"acme/cfg", "PUT", "/api/v1/cti/queues/sales", `{"caller_priorities":[{"caller":"vip","priority":5}]}`, 400, nil},
+		{"acme/cfg", "PUT", "/api/v1/cti/queues/sales", `{"caller_priorities":[{"caller":"+86138*","priority":12}]}`, 400, nil},
+		{"acme/cfg", "PUT", "/api/v1/cti/queues/sales", `{"ring_timeout_s":-1}`, 400, nil},
+		{"acme/cfg", "PUT", "/api/v1/cti/queues/sales", `{"colour":"red"}`, 400, nil},
+		{"acme/cfg", "GET", "/api/v1/cti/queues/sales", "", 200, func(out map[string]any) bool { // refused PUTs changed nothing
+			ps, _ := out["caller_priorities"].([]any)
+			return out["max_wait_s"] == 120.0 && len(ps) == 2
+		}},
+		{"acme/cfg", "GET", "/api/v1/cti/queues", "", 200, func(out map[string]any) bool {
+			qs, _ := out["queues"].([]any)
+			return len(qs) == 1
+		}},
+		{"beta/cfg", "GET", "/api/v1/cti/queues/sales", "", 404, nil}, // another tenant's queue
+		{"acme/cfg", "PUT", "/api/v1/cti/numbers/+862155550000", `{"queue":"sales","priority":3}`, 200, func(out map[string]any) bool {
+			return out["number"] == "+862155550000" && out["priority"] == 3.0
+		}},
+		{"acme/cfg", "PUT", "/api/v1/cti/numbers/+862155550000", `{"queue":"nosuch"}`, 400, nil},
+		{"acme/cfg", "PUT", "/api/v1/cti/numbers/+862155550000", `{"queue":"sales","priority":10}`, 400, nil},
+		{"beta/cfg", "PUT", "/api/v1/cti/numbers/+862155550001", `{"queue":"sales"}`, 400, nil}, // beta has no queue sales
+	} {
+		status, out := f.call(tc.who, tc.method, tc.path, tc.body)
+		if status != tc.status || (tc.check != nil && !tc.check(out)) {
+			t.Fatalf("%s %s %s %s = %d %v, want %d", tc.who, tc.method, tc.path, tc.body, status, out, tc.status)
+		}
+	}
+}

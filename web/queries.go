@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ctid/ctid/account"
+	"github.com/ctid/ctid/dataobject"
 	"github.com/ctid/ctid/fault"
 	"github.com/ctid/ctid/query"
 )
@@ -18,6 +19,8 @@ import (
 // EnableQueries adds the query engine's pages and API (cmd/ctid calls it after New).
 func (s *Server) EnableQueries(svc *query.Service) {
 	q := &queryPages{s: s, svc: svc}
+	s.queries = q
+	q.exportRoutes()
 	s.mux.HandleFunc("GET /queries", s.page(account.PermViewRecords, q.list))
 	s.mux.HandleFunc("GET /queries/{key}", s.page(account.PermViewRecords, q.run))
 	s.mux.HandleFunc("GET /queries/{key}/export", s.page(account.PermViewRecords, q.export))
@@ -42,8 +45,10 @@ func (s *Server) EnableQueries(svc *query.Service) {
 }
 
 type queryPages struct {
-	s   *Server
-	svc *query.Service
+	s       *Server
+	svc     *query.Service
+	objects *dataobject.Store // set by EnableQueryBatchDelete; nil: no batch delete
+	exports exportJobs        // the page's background exports
 }
 
 // reserved URL parameters of a run; every other parameter is a condition value.
@@ -135,8 +140,14 @@ type (
 		From, To                int
 		NextURL, FirstURL       string
 		CSVURL, XLSXURL         string
+		CSVJobURL, XLSXJobURL   string // the same export as a background job with progress (static/export.js)
 		Error                   string
 		Chart                   *chartData
+		// Batch delete, when the user may: the form's action (the search in its URL) and
+		// each row's record id.
+		CanDelete bool
+		DeleteURL string
+		RowIDs    []string
 	}
 )
 
@@ -174,6 +185,13 @@ func (q *queryPages) run(w http.ResponseWriter, r *http.Request, v *visit) error
 		return err
 	}
 	if res != nil {
+		if d.Offers(query.BatchDelete) && q.objects != nil {
+			_, err := q.batchObject(r.Context(), t, d, v.user)
+			if err != nil && fault.CodeOf(err) == fault.Internal {
+				return err
+			}
+			data.CanDelete = err == nil && d.IDColumn() >= 0
+		}
 		q.table(r, d, req, res, env, v.lang, v.user.Can(account.PermScoreQA), &data)
 	}
 	q.s.render(w, r, v, status, "query_run", "queries.title", data)
@@ -336,20 +354,33 @@ func (q *queryPages) table(r *http.Request, d *query.Definition, req query.Reque
 	if req.Page != "" {
 		data.FirstURL = link(func(url.Values) {})
 	}
-	exportURL := func(format string) string {
+	exportURL := func(path, format string) string {
 		u := url.Values{}
 		for k, vs := range base {
 			u[k] = vs
 		}
 		u.Set("format", format)
-		return r.URL.Path + "/export?" + u.Encode()
+		return path + "?" + u.Encode()
 	}
+	jobs := "/api/v1/queries/" + url.PathEscape(d.Key) + "/exports"
 	for _, b := range d.Batch {
 		switch b {
 		case query.BatchCSV:
-			data.CSVURL = exportURL("csv")
+			data.CSVURL, data.CSVJobURL = exportURL(r.URL.Path+"/export", "csv"), exportURL(jobs, "csv")
 		case query.BatchXLSX:
-			data.XLSXURL = exportURL("xlsx")
+			data.XLSXURL, data.XLSXJobURL = exportURL(r.URL.Path+"/export", "xlsx"), exportURL(jobs, "xlsx")
+		}
+	}
+	if data.CanDelete {
+		u := url.Values{}
+		for k, vs := range base {
+			u[k] = vs
+		}
+		u.Del("sort")
+		data.DeleteURL = r.URL.Path + "/delete?" + u.Encode()
+		idCol := d.IDColumn()
+		for _, row := range res.Rows {
+			data.RowIDs = append(data.RowIDs, fmt.Sprint(row[idCol]))
 		}
 	}
 	data.Chart = chartOf(d, res, env, lang)
@@ -362,25 +393,9 @@ func (q *queryPages) export(w http.ResponseWriter, r *http.Request, v *visit) er
 // streamExport writes the export straight to the response. Once the first byte is out an
 // error can no longer become a status: it is logged and the download ends short.
 func (q *queryPages) streamExport(w http.ResponseWriter, r *http.Request, v *visit) error {
-	t, err := tenantOf(v, "queries")
+	t, d, format, err := q.exportable(r, v)
 	if err != nil {
 		return err
-	}
-	d, err := q.svc.Get(r.Context(), t, r.PathValue("key"))
-	if err != nil {
-		return err
-	}
-	format := r.URL.Query().Get("format")
-	wanted := map[string]string{query.ExportCSV: query.BatchCSV, query.ExportXLSX: query.BatchXLSX}[format]
-	if wanted == "" {
-		return fault.Errorf(fault.Invalid, "export format %q: want csv or xlsx", format)
-	}
-	allowed := false
-	for _, b := range d.Batch {
-		allowed = allowed || b == wanted
-	}
-	if !allowed {
-		return fault.Errorf(fault.Forbidden, "query %q does not offer %s export", d.Key, format)
 	}
 	env, err := q.env(r, v)
 	if err != nil {
@@ -390,11 +405,7 @@ func (q *queryPages) streamExport(w http.ResponseWriter, r *http.Request, v *vis
 	if err != nil {
 		return err
 	}
-	ctype := "text/csv; charset=utf-8"
-	if format == query.ExportXLSX {
-		ctype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-	}
-	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Type", exportType(format))
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.%s"`, d.Key, time.Now().In(env.Loc).Format("20060102-1504"), format))
 	w.Header().Set("Cache-Control", "no-store")
 	rc := http.NewResponseController(w)
@@ -408,6 +419,28 @@ func (q *queryPages) streamExport(w http.ResponseWriter, r *http.Request, v *vis
 		q.s.log.Warn("query export ended early", "query", d.Key, "rows", n, "err", err)
 	}
 	return nil
+}
+
+// exportable is the query and format of an export request (format=csv|xlsx), refused
+// unless the query offers that export.
+func (q *queryPages) exportable(r *http.Request, v *visit) (*account.Tenant, *query.Definition, string, error) {
+	t, err := tenantOf(v, "queries")
+	if err != nil {
+		return nil, nil, "", err
+	}
+	d, err := q.svc.Get(r.Context(), t, r.PathValue("key"))
+	if err != nil {
+		return nil, nil, "", err
+	}
+	format := r.URL.Query().Get("format")
+	wanted := map[string]string{query.ExportCSV: query.BatchCSV, query.ExportXLSX: query.BatchXLSX}[format]
+	if wanted == "" {
+		return nil, nil, "", fault.Errorf(fault.Invalid, "export format %q: want csv or xlsx", format)
+	}
+	if !d.Offers(wanted) {
+		return nil, nil, "", fault.Errorf(fault.Forbidden, "query %q does not offer %s export", d.Key, format)
+	}
+	return t, d, format, nil
 }
 
 type countingWriter struct {

@@ -96,6 +96,9 @@ func buildDefinition(cat *query.Catalogue, form url.Values) (*query.Definition, 
 		Title:  query.Label{En: strings.TrimSpace(form.Get("title_en")), Zh: strings.TrimSpace(form.Get("title_zh"))},
 		Source: query.Source{Table: tb.Name}, OwnerField: form.Get("owner_field"), PageSize: size,
 		Batch: []string{query.BatchCSV, query.BatchXLSX}}
+	if form.Get("batch_delete") == "1" { // checked when the query is saved: needs an id column
+		d.Batch = append(d.Batch, query.BatchDelete)
+	}
 	for _, name := range form["column"] {
 		f, ok := tb.Field(name)
 		if !ok {

@@ -29,7 +29,7 @@ import (
 func newQueryFixture(t *testing.T) (*fixture, *query.Service, map[string]*account.User) {
 	t.Helper()
 	pool, dburl := dbtest.NewDatabase(t)
-	f := &fixture{accounts: account.NewStore(pool, account.DefaultLoginLimits, time.Hour), now: time.Now()}
+	f := &fixture{accounts: account.NewStore(pool, account.DefaultLoginLimits, time.Hour), now: time.Now(), pool: pool}
 	readers, err := db.NewReaders(dburl)
 	if err != nil {
 		t.Fatal(err)

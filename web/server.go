@@ -51,6 +51,7 @@ type Server struct {
 	metrics *metrics
 	origin  *http.CrossOriginProtection
 	handler http.Handler
+	queries *queryPages // the query pages, once EnableQueries ran
 }
 
 // New builds the server and its routes.

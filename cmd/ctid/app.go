@@ -179,6 +179,7 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 	a.background(func(ctx context.Context) error { queries.Rollups().Run(ctx, a.Accounts.ListTenants); return nil })
 	a.onClose(queries.Close) // pools of external data sources
 	a.Web.EnableQueries(queries)
+	a.Web.EnableQueryBatchDelete(a.Objects)
 	a.Web.MountCTI(a.CTI)
 	a.Web.MountWallboard(a.Boards)
 	a.Web.EnableObjects(a.Objects)
