@@ -291,9 +291,15 @@ func (s *Service) Originate(ctx context.Context, tenant string, agentID int64, n
 	// The phone shows who it is about to call: the number, in From.
 	from := sip.FromHeader{DisplayName: number, Address: sip.Uri{Scheme: "sip", User: number, Host: t.Domain}}
 	to := sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: ext, Host: t.Domain}}
-	contact := contacts[len(contacts)-1].Contact
-	d.agent = &uacLeg{leg: leg{agentID: agentID, extension: ext, contact: contact}}
-	if err := s.startUAC(d.agent, s.newUACInvite(contact, from, to, nil)); err != nil {
+	b := contacts[len(contacts)-1]
+	contact := b.Contact
+	d.agent = &uacLeg{leg: leg{agentID: agentID, extension: ext, contact: contact, source: b.Source}}
+	inv := s.newUACInvite(contact, from, to, nil)
+	if network, addr := connOf(b.Source); network != "" {
+		inv.SetDestination(addr) // a TLS or TCP phone: over the connection it registered on
+		inv.SetTransport(strings.ToUpper(network))
+	}
+	if err := s.startUAC(d.agent, inv); err != nil {
 		s.log.Warn("click-to-dial: call the agent's phone", "agent", agentID, "contact", contact.String(), "error", err)
 		s.finishDial(d, Failed, HangupSystem, 0, DialAgentUnreachable)
 		return DialStatus{}, &NoPhoneError{err: fault.Errorf(fault.Conflict, "your phone (extension %s) cannot be reached", ext)}

@@ -178,7 +178,13 @@ func TestTLSPhoneRegistersAndCalls(t *testing.T) {
 		d.Respond(200, "OK", []byte("v=0\r\n"), sip.NewHeader("Content-Type", "application/sdp"))
 		<-tx.Done()
 	})
-	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { _ = dsc.ReadAck(req, tx) })
+	acks := make(chan string, 4)
+	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) {
+		_ = dsc.ReadAck(req, tx)
+		if len(req.Body()) > 0 { // only click-to-dial's ACK carries SDP
+			acks <- string(req.Body())
+		}
+	})
 	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
 		if err := dsc.ReadBye(req, tx); err == nil {
 			byes <- struct{}{}
@@ -198,5 +204,24 @@ func TestTLSPhoneRegistersAndCalls(t *testing.T) {
 	recv(t, byes, "BYE at the TLS phone")
 	if c := ended("the inbound call"); c.Result != Answered || c.HangupBy != HangupCaller || c.AgentID != u.ID {
 		t.Fatalf("CDR of the inbound call to the TLS phone = %+v", c)
+	}
+
+	// Click-to-dial rings the phone over its connection too, and ACKs and BYEs it there.
+	trunk.setAnswer(answerWith(farSDP))
+	st, err := s.Originate(ctx, "acme", u.ID, "013800138000")
+	if err != nil {
+		t.Fatalf("click-to-dial with a TLS phone: %v", err)
+	}
+	recv(t, rang, "click-to-dial INVITE at the TLS phone")
+	td := recv(t, trunk.invites, "click-to-dial INVITE at the trunk")
+	if body := recv(t, acks, "click-to-dial ACK at the TLS phone"); body != farSDP {
+		t.Fatalf("TLS phone's ACK body %q, want the trunk's SDP", body)
+	}
+	if err := td.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, byes, "click-to-dial BYE at the TLS phone")
+	if c := ended("the click-to-dial call"); c.CallID != st.CallID || c.Result != Answered || c.Direction != Outbound {
+		t.Fatalf("CDR of the click-to-dial call from the TLS phone = %+v", c)
 	}
 }

@@ -201,11 +201,15 @@ func (s *Service) inDialog(l *uacLeg, method sip.RequestMethod, seq uint32) *sip
 		next = l.routes[0]
 	}
 	dst, transport := destination(next)
+	if network, addr := connOf(l.source); network != "" && len(l.routes) == 0 {
+		dst, transport = addr, strings.ToUpper(network) // the phone's own connection
+	}
 	r.SetDestination(dst)
 	r.SetTransport(transport)
 	if method == sip.INVITE || method == sip.UPDATE {
 		r.AppendHeader(s.contactHeader(strings.ToLower(transport)))
 	}
+	r.SetBody(nil) // Content-Length: 0, which stream transports need; a caller may set a body
 	return r
 }
 
