@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PG_PKGS := postgresql
 TEST_PKGS := chromium sip-tester baresip-core
 
-.PHONY: run build test lint deps deps-test e2e bench bench-lookup bench-sip bench-pop bench-consoles bench-workorder bench-wallboard clean
+.PHONY: run build test lint deps deps-test e2e bench bench-lookup bench-sip bench-pop bench-consoles bench-workorder bench-wallboard bench-query clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ctid ./cmd/ctid
@@ -34,7 +34,7 @@ deps-test:
 	@./scripts/deps.sh test
 
 ## bench: every benchmark; each prints "name: value unit (conditions)" lines
-bench: bench-lookup bench-sip bench-pop bench-consoles bench-workorder bench-wallboard
+bench: bench-lookup bench-sip bench-pop bench-consoles bench-workorder bench-wallboard bench-query
 
 ## bench-lookup: caller lookup p50/p99 and CSV import rows/s with 1,000,000 customers (~5 min)
 bench-lookup: deps
@@ -66,6 +66,12 @@ bench-workorder: deps
 ## bench-wallboard: event → board frame delay and CPU per 100 boards (500 agents, 20 queues, 100 calls/s)
 bench-wallboard: deps
 	$(GO) test ./wallboard -run '^$$' -bench BenchmarkWallboard -benchtime 1x -timeout 10m
+
+## bench-query: agent/queue statistics p95 for 1 and 12 months (from the daily rollups), call-history
+## first page p95 and a 1,000,000-row CSV export, over 10,000,000 generated CDRs of 200 agents
+## (~30 min, most of it loading; CTIDTEST_QUERY_CDRS=1000000 for a smaller run)
+bench-query: deps
+	$(GO) test ./query -run '^$$' -bench BenchmarkQueryStatistics -benchtime 1x -timeout 120m
 
 clean:
 	rm -rf bin

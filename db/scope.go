@@ -64,6 +64,9 @@ func NewReaders(url string) (*Readers, error) {
 	cfg.MaxConns = readerMaxConns
 	cfg.MinConns = 0
 	cfg.MaxConnIdleTime = readerIdleTimeout
+	// Report queries are short aggregates whose cost estimates (views over rollups) often pass
+	// jit_above_cost: compiling them took seconds, running them milliseconds.
+	cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	return &Readers{base: cfg, pools: map[string]*pgxpool.Pool{}}, nil
 }
 

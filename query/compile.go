@@ -150,10 +150,11 @@ func (c *compiler) compile(req Request) (*Plan, error) {
 			grouped = true
 		}
 	}
-	// Columns: ratios last, as they refer to other columns.
+	// Columns: ratios, sums and differences of columns last, as they refer to other columns
+	// (in the order declared: one may refer to an earlier one).
 	for pass := 0; pass < 2; pass++ {
 		for _, col := range c.d.Columns {
-			if (col.Agg == AggRatio) != (pass == 1) {
+			if col.IsDerived() != (pass == 1) {
 				continue
 			}
 			e, err := c.column(col)
@@ -361,17 +362,23 @@ func (c *compiler) column(col Column) (colExpr, error) {
 	if col.Bucket != "" {
 		return colExpr{}, invalid(c.d, "%s: an aggregate cannot have a bucket", where)
 	}
-	if col.Agg == AggRatio {
+	if col.IsDerived() {
 		if len(col.Of) != 2 || col.Field != "" || col.Where != nil {
-			return colExpr{}, invalid(c.d, "%s: a ratio needs of: [numerator column, denominator column] and nothing else", where)
+			return colExpr{}, invalid(c.d, "%s: %s needs of: [first column, second column] and nothing else", where, col.Agg)
 		}
 		var parts [2]string
 		for i, k := range col.Of {
 			e, ok := c.exprs[k]
 			if !ok || !e.agg {
-				return colExpr{}, invalid(c.d, "%s: ratio names %q, which is not an aggregate column (count, sum, avg, min, max)", where, k)
+				return colExpr{}, invalid(c.d, "%s: %s names %q, which is not an aggregate column declared before it", where, col.Agg, k)
 			}
 			parts[i] = e.sql
+		}
+		switch col.Agg {
+		case AggAdd:
+			return colExpr{sql: "(coalesce((" + parts[0] + ")::numeric, 0) + coalesce((" + parts[1] + ")::numeric, 0))", kind: KindNumber, agg: true}, nil
+		case AggSub:
+			return colExpr{sql: "(coalesce((" + parts[0] + ")::numeric, 0) - coalesce((" + parts[1] + ")::numeric, 0))", kind: KindNumber, agg: true}, nil
 		}
 		return colExpr{sql: "((" + parts[0] + ")::numeric / NULLIF((" + parts[1] + ")::numeric, 0))", kind: KindNumber, agg: true}, nil
 	}
@@ -404,7 +411,7 @@ func (c *compiler) column(col Column) (colExpr, error) {
 			return colExpr{}, invalid(c.d, "%s: %s needs a number, text or time field; %q is %s", where, col.Agg, f.Name, f.Type)
 		}
 	default:
-		return colExpr{}, invalid(c.d, "%s: unknown aggregate %q (want count, sum, avg, min, max or ratio)", where, col.Agg)
+		return colExpr{}, invalid(c.d, "%s: unknown aggregate %q (want count, sum, avg, min, max, ratio, add or sub)", where, col.Agg)
 	}
 	// The function name is our literal, chosen by the switch above.
 	return colExpr{sql: col.Agg + "(" + qi(f.Name) + ")" + filter, kind: kind, agg: true}, nil
@@ -437,7 +444,7 @@ func (c *compiler) filter(fl Filter, where string) (string, error) {
 		}
 		pred = col + " = ANY(" + c.b.arg(arr) + ")"
 		if fl.Op == OpNotIn {
-			pred = "NOT (" + col + " = ANY(" + c.b.arg(arr) + "))"
+			pred = "NOT (" + pred + ")" // one parameter: an unused second one has no type
 		}
 	default:
 		op, ok := filterOps[fl.Op]

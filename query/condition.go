@@ -189,6 +189,9 @@ func (c *compiler) condition(cond Condition, req Request, p *Plan) (string, erro
 		if !ok {
 			return missing()
 		}
+		if gradedViews[c.d.Source.Table] && c.d.Source.External == "" && f.Name == gradedBucket && f.Kind == KindTime {
+			return c.gradedRange(col, r), nil
+		}
 		var preds []string
 		if !r.From.IsZero() {
 			preds = append(preds, col+" >= "+c.b.arg(boundFor(f, r.From)))
@@ -263,6 +266,58 @@ func escapeLike(s string) string {
 }
 
 // boundFor is a range bound as the field's type wants it: an instant, or a calendar date.
+// gradedViews hold rollup rows of two grains (column grain: 'month', 'day'; migration
+// 0341_stats_month.sql) over the same events: a period on their bucket must take each span
+// from one grain only. gradedRange reads whole months that are over (in the tenant's zone)
+// from month rows, and the partial months at the edges — and the current month, whose day
+// rows include the agents' open intervals up to now — from day rows.
+var gradedViews = map[string]bool{"agent_stats": true, "queue_stats": true}
+
+const (
+	gradedBucket = "bucket"
+	gradedGrain  = "grain"
+)
+
+func (c *compiler) gradedRange(col string, r Range) string {
+	grain := qi(gradedGrain)
+	day := func(from, to time.Time) string {
+		var preds []string
+		if !from.IsZero() {
+			preds = append(preds, col+" >= "+c.b.arg(from))
+		}
+		if !to.IsZero() {
+			preds = append(preds, col+" < "+c.b.arg(to))
+		}
+		if len(preds) == 0 {
+			return "true"
+		}
+		return strings.Join(preds, " AND ")
+	}
+	loc := c.env.Loc
+	y, m, _ := c.env.Now.In(loc).Date()
+	thisMonth := time.Date(y, m, 1, 0, 0, 0, 0, loc)
+	var mFrom, mTo time.Time
+	if !r.From.IsZero() {
+		y, m, d := r.From.In(loc).Date()
+		mFrom = time.Date(y, m, 1, 0, 0, 0, 0, loc)
+		if d != 1 || !mFrom.Equal(r.From) {
+			mFrom = mFrom.AddDate(0, 1, 0)
+		}
+	}
+	mTo = thisMonth
+	if !r.To.IsZero() {
+		y, m, _ := r.To.In(loc).Date()
+		if end := time.Date(y, m, 1, 0, 0, 0, 0, loc); end.Before(mTo) {
+			mTo = end
+		}
+	}
+	if r.From.IsZero() || !mFrom.Before(mTo) {
+		return grain + " = 'day' AND " + day(r.From, r.To)
+	}
+	return "((" + grain + " = 'month' AND " + day(mFrom, mTo) + ") OR (" + grain + " = 'day' AND ((" +
+		day(r.From, mFrom) + ") OR (" + day(mTo, r.To) + "))))"
+}
+
 func boundFor(f Field, t time.Time) any {
 	if f.Kind == KindDate {
 		y, m, d := t.Date()

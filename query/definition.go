@@ -82,6 +82,8 @@ const (
 	AggMin   = "min"
 	AggMax   = "max"
 	AggRatio = "ratio" // Of[0] ÷ Of[1], two other aggregate columns
+	AggAdd   = "add"   // Of[0] + Of[1] (handle time = talk + wrap-up)
+	AggSub   = "sub"   // Of[0] − Of[1]
 )
 
 // Formats a column may be shown in.
@@ -124,6 +126,9 @@ type Column struct {
 
 // IsAggregate reports whether the column is computed over groups of rows.
 func (c Column) IsAggregate() bool { return c.Agg != "" }
+
+// IsDerived reports whether the column combines two other aggregate columns (ratio, add, sub).
+func (c Column) IsDerived() bool { return c.Agg == AggRatio || c.Agg == AggAdd || c.Agg == AggSub }
 
 // Filter operators, the only ones a definition may use.
 const (

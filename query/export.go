@@ -56,6 +56,10 @@ func (s *Service) Export(ctx context.Context, t *account.Tenant, env *Env, d *De
 	if env.Loc == nil {
 		env.Loc = t.Location()
 	}
+	// An export of statistics counts every event committed before it, as a page run does.
+	if err := s.catchUp(ctx, t, d); err != nil {
+		return 0, fmt.Errorf("export %s: %w", d.Key, err)
+	}
 	err = s.readOnly(ctx, t, d, exportTimeout, func(tx pgx.Tx) error {
 		p, err := plan(ctx, tx, d, env, req)
 		if err != nil {

@@ -31,6 +31,7 @@ type Service struct {
 	readers *db.Readers
 	log     *slog.Logger
 	m       *metrics
+	rollups *Rollups
 	sources *sourcePools
 }
 
@@ -41,7 +42,20 @@ func New(pool *pgxpool.Pool, readers *db.Readers, logger *slog.Logger, reg prome
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Service{pool: pool, readers: readers, log: logger.With("component", "query"), m: newMetrics(reg),
-		sources: &sourcePools{pools: map[string]*pgxpool.Pool{}}}
+		rollups: NewRollups(pool, logger, reg), sources: &sourcePools{pools: map[string]*pgxpool.Pool{}}}
+}
+
+// Rollups is the statistics rollup worker (run it: go s.Rollups().Run(ctx, accounts.ListTenants)).
+func (s *Service) Rollups() *Rollups { return s.rollups }
+
+// catchUp brings the rollups up to date before a run of a query that reads them, so its
+// numbers include every event committed before the run.
+func (s *Service) catchUp(ctx context.Context, t *account.Tenant, d *Definition) error {
+	if d.IsSQL() || d.Source.External != "" || !rollupSources[d.Source.Table] {
+		return nil
+	}
+	_, err := s.rollups.CatchUp(ctx, t, catchUpBatches)
+	return err
 }
 
 type metrics struct {
@@ -184,6 +198,9 @@ func (s *Service) Run(ctx context.Context, t *account.Tenant, env *Env, d *Defin
 	defer func() { s.m.observe("page", start, err) }()
 	if env.Loc == nil {
 		env.Loc = t.Location()
+	}
+	if err := s.catchUp(ctx, t, d); err != nil {
+		return nil, err
 	}
 	err = s.readOnly(ctx, t, d, runTimeout, func(tx pgx.Tx) error {
 		p, err := plan(ctx, tx, d, env, req)

@@ -5,11 +5,11 @@
 package wallboard
 
 import (
-	"maps"
 	"sort"
 	"time"
 
 	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/query"
 )
 
 // Board is one tenant's floor, built by applying its events in sequence order. It is not safe
@@ -26,9 +26,9 @@ type Board struct {
 	queues  map[string]*queueState
 	members map[string][]int64 // queue → agent ids
 	calls   map[string]*callState
-	// wrapping holds today's answered calls whose agent is still in wrap-up: their handle
-	// time becomes known when the agent leaves it (docs/metrics.md).
-	wrapping map[string]*wrapping
+	// wrapQueue is the queue of each of today's (and yesterday's) calls that count for a
+	// queue: the wrap-up an agent does after one counts for that queue when it ends.
+	wrapQueue map[string]wrapCall
 
 	// dirty holds what changed since the last frame.
 	dirtyAgents map[int64]bool
@@ -52,11 +52,10 @@ type queueState struct {
 	today   *tally // queue template
 }
 
-// wrapping is a counted CDR that waits for its wrap-up time.
-type wrapping struct {
-	row   map[string]value
+// wrapCall is a call whose agent's wrap-up counts for its queue.
+type wrapCall struct {
 	queue string
-	agent int64
+	day   string // the date it was offered
 }
 
 type callState struct {
@@ -80,11 +79,11 @@ type QueueConfig struct {
 // NewBoard makes an empty board whose "today" is in loc. The figures' definitions come from
 // the query engine's standard templates.
 func NewBoard(loc *time.Location) (*Board, error) {
-	qd, err := loadDefinition(queueTemplate, colOffered, colAnswered, colAbandoned, colAnsweredInSL, colWaitAvg, colServiceLevel, colHandleAvg)
+	qd, err := loadDefinition(queueTemplate, query.QueueGrain, colOffered, colAnswered, colAbandoned, colAnsweredInSL, colWaitAvg, colServiceLevel, colHandleAvg)
 	if err != nil {
 		return nil, err
 	}
-	ad, err := loadDefinition(agentTemplate, colAnswered, colTalkAvg, colHandleAvg)
+	ad, err := loadDefinition(agentTemplate, query.AgentGrain, colAnswered, colTalkAvg, colHandleAvg)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +92,7 @@ func NewBoard(loc *time.Location) (*Board, error) {
 	}
 	return &Board{loc: loc, queueD: qd, agentD: ad,
 		agents: map[int64]*agentState{}, queues: map[string]*queueState{}, members: map[string][]int64{},
-		calls: map[string]*callState{}, wrapping: map[string]*wrapping{}, dirtyAgents: map[int64]bool{}, dirtyQueues: map[string]bool{}}, nil
+		calls: map[string]*callState{}, wrapQueue: map[string]wrapCall{}, dirtyAgents: map[int64]bool{}, dirtyQueues: map[string]bool{}}, nil
 }
 
 // SetQueues replaces the configured queues and their members (queues are configuration, not
@@ -167,17 +166,13 @@ func (b *Board) SetAgent(st cti.AgentStatus) {
 	b.touchAgent(a.id)
 }
 
-// AddCDR counts a finished call in today's figures, when it was offered today. Its wrap-up
-// is not over yet: Apply completes it when the agent leaves wrap-up.
-func (b *Board) AddCDR(c *cti.CDR) { b.addCDR(c, -1, -1, -1) }
+// AddCDR counts a finished call in today's figures, when it was offered today.
+func (b *Board) AddCDR(c *cti.CDR) { b.addCDR(c, -1, -1) }
 
-// AddStoredCDR is AddCDR with the wait, talk and wrap-up seconds as stored in cdrs
-// (milliseconds; wrapupMs -1: NULL, the agent is still in wrap-up).
-func (b *Board) AddStoredCDR(c *cti.CDR, waitMs, talkMs, wrapupMs int64) {
-	b.addCDR(c, waitMs, talkMs, wrapupMs)
-}
+// AddStoredCDR is AddCDR with the wait and talk seconds as stored in cdrs (milliseconds).
+func (b *Board) AddStoredCDR(c *cti.CDR, waitMs, talkMs int64) { b.addCDR(c, waitMs, talkMs) }
 
-func (b *Board) addCDR(c *cti.CDR, waitMs, talkMs, wrapupMs int64) {
+func (b *Board) addCDR(c *cti.CDR, waitMs, talkMs int64) {
 	day := c.OfferedAt.In(b.loc).Format(time.DateOnly)
 	switch {
 	case day > b.day:
@@ -185,56 +180,74 @@ func (b *Board) addCDR(c *cti.CDR, waitMs, talkMs, wrapupMs int64) {
 	case day < b.day:
 		return // offered on an earlier day: that day's report counts it, not today's
 	}
-	row := cdrRow(c, waitMs, talkMs, wrapupMs)
+	row := callFacts(c, waitMs, talkMs)
 	q := b.queue(c.Queue)
-	q.today.add(row, q.sl)
+	if q.today.add(row, q.sl) {
+		b.wrapQueue[c.CallID] = wrapCall{queue: c.Queue, day: day}
+	}
 	b.dirtyQueues[c.Queue] = true
 	if c.AgentID != 0 {
 		a := b.agent(c.AgentID)
 		a.handled.add(row, 0)
 		b.dirtyAgents[c.AgentID] = true
-		if wrapupMs < 0 {
-			b.wrapping[c.CallID] = &wrapping{row: row, queue: c.Queue, agent: c.AgentID}
-		}
 	}
 }
 
-// leave applies what an agent's transition means for handle time, as the trigger of
-// cdrs.wrapup_seconds does (db/migrations/tenant/0610_handle_time.sql): leaving Wrap-up ends
-// the wrap-up of the call it began with; leaving On call for anything but Wrap-up ends a
-// call without one (0 s).
-func (b *Board) leave(a *agentState, from, to cti.AgentState, callID string, at time.Time) {
-	var call string
-	var wrapMs int64
-	switch {
-	case to == cti.WrapUp:
-		return
-	case from == cti.WrapUp:
-		if a.state != cti.WrapUp {
-			return
-		}
-		call = a.callID
-		wrapMs = max(0, (at.Sub(a.since).Microseconds()+500)/1000) // numeric(12,3), rounded as round() does
-	case from == cti.OnCall:
-		call = callID
-		if call == "" {
-			call = a.callID
-		}
-	default:
+// leave counts the interval an agent ends by a transition at at, as the rollups do
+// (query.Rollups): the part of it in today's date goes to the agent's state counters (wrap-up
+// time, login time, …) and the interval is counted as ended; a wrap-up also counts for the
+// queue of the call it began with. from is the state left; an interval whose start the board
+// did not see (it began before the board's day) counts from the start of the day.
+func (b *Board) leave(a *agentState, from cti.AgentState, callID string, at time.Time) {
+	if from == "" || from == cti.LoggedOut {
 		return
 	}
-	w := b.wrapping[call]
-	if call == "" || w == nil || w.agent != a.id {
-		return
+	start := b.dayStart()
+	if at.Before(start) {
+		return // an earlier day's: that day's report counts it
 	}
-	delete(b.wrapping, call)
-	row := maps.Clone(w.row)
-	setWrapup(row, wrapMs)
-	q := b.queue(w.queue)
-	q.today.replace(w.row, row, q.sl)
-	a.handled.replace(w.row, row, 0)
-	b.dirtyQueues[w.queue] = true
+	since := a.since
+	if a.state != from || since.Before(start) {
+		since = start
+	}
+	d := max(at.Sub(since), 0)
+	g := b.agentD.grain
+	g.AddState(a.handled.t, string(from), d)
+	g.LeaveState(a.handled.t, string(from))
 	b.dirtyAgents[a.id] = true
+	if from != cti.WrapUp {
+		return
+	}
+	call := a.callID
+	if a.state != from || call == "" {
+		call = callID
+	}
+	w, ok := b.wrapQueue[call]
+	if !ok {
+		return
+	}
+	delete(b.wrapQueue, call)
+	q := b.queue(w.queue)
+	b.queueD.grain.AddState(q.today.t, string(from), d)
+	b.queueD.grain.LeaveState(q.today.t, string(from))
+	b.dirtyQueues[w.queue] = true
+}
+
+// transition applies an agent's change of state from from to st (st.Since: when).
+func (b *Board) transition(from cti.AgentState, st cti.AgentStatus) {
+	st.Since = st.Since.Truncate(time.Microsecond)
+	b.Tick(st.Since)
+	b.leave(b.agent(st.AgentID), from, st.CallID, st.Since)
+	b.SetAgent(st)
+}
+
+// dayStart is the start of the board's date in the tenant's zone.
+func (b *Board) dayStart() time.Time {
+	d, err := time.ParseInLocation(time.DateOnly, b.day, b.loc)
+	if err != nil {
+		return time.Time{} // no day yet: nothing counted before the first
+	}
+	return d
 }
 
 // Tick starts a new day's figures when the tenant's date has changed; it reports whether it did.
@@ -248,8 +261,13 @@ func (b *Board) Tick(now time.Time) bool {
 }
 
 func (b *Board) resetDay(day string) {
+	// A wrap-up after yesterday's last calls still counts for their queues, in today's part.
+	for id, w := range b.wrapQueue {
+		if w.day < b.day {
+			delete(b.wrapQueue, id)
+		}
+	}
 	b.day = day
-	clear(b.wrapping)
 	for name, q := range b.queues {
 		q.today = b.queueD.newTally()
 		b.dirtyQueues[name] = true
@@ -321,8 +339,7 @@ func (b *Board) Apply(ev cti.Event) {
 			// Replayed from the table: the transition is in Data.
 			from, st.State, st.Reason = cti.AgentState(ev.Data["from"]), cti.AgentState(ev.Data["to"]), ev.Data["reason"]
 		}
-		b.leave(b.agent(ev.AgentID), from, st.State, ev.CallID, ev.At)
-		b.SetAgent(st)
+		b.transition(from, st)
 	}
 }
 

@@ -91,18 +91,18 @@ func TestBoardFromEvents(t *testing.T) {
 				ended(3, "c", "sales", 0, 20, 8, -1),    // abandoned
 				ended(4, "d", "support", 2, 30, 12, 10), // support's threshold is 10 s: outside
 			},
-			agents: []AgentView{{ID: 1, State: "logged_out", Handled: 2, TalkAvg: f(45)}, {ID: 2, State: "logged_out", Handled: 1, TalkAvg: f(10)}},
+			agents: []AgentView{{ID: 1, State: "logged_out", Handled: 2, TalkAvg: f(45), HandleAvg: f(45)}, {ID: 2, State: "logged_out", Handled: 1, TalkAvg: f(10), HandleAvg: f(10)}},
 			queues: []QueueView{
 				{Name: "sales", SLSeconds: 20, Offered: 3, Answered: 2, Abandoned: 1, AnsweredInSL: 1,
-					ServiceLevel: f(1.0 / 3), WaitAvg: f(38.0 / 3)},
-				{Name: "support", SLSeconds: 10, Offered: 1, Answered: 1, ServiceLevel: f(0), WaitAvg: f(12)},
+					ServiceLevel: f(1.0 / 3), WaitAvg: f(38.0 / 3), HandleAvg: f(45)},
+				{Name: "support", SLSeconds: 10, Offered: 1, Answered: 1, ServiceLevel: f(0), WaitAvg: f(12), HandleAvg: f(10)},
 			},
 		},
 		{
 			name: "outbound calls are not offered to a queue",
 			events: []cti.Event{{Seq: 1, At: at(5), Type: cti.CallEnded, CallID: "o", AgentID: 1, Queue: "sales",
 				CDR: &cti.CDR{CallID: "o", OfferedAt: at(0), Direction: cti.Outbound, Queue: "sales", AgentID: 1, Result: cti.Answered, AnsweredAt: at(2), EndedAt: at(5)}}},
-			agents: []AgentView{{ID: 1, State: "logged_out", TalkAvg: f(3)}},
+			agents: []AgentView{{ID: 1, State: "logged_out", TalkAvg: f(3), HandleAvg: f(3)}},
 			queues: []QueueView{{Name: "sales", SLSeconds: 20}, {Name: "support", SLSeconds: 10}},
 		},
 		{
@@ -111,11 +111,11 @@ func TestBoardFromEvents(t *testing.T) {
 				ended(1, "a", "sales", 1, 0, 5, 60),
 				ended(2, "y", "sales", 1, -86400, 5, 60),
 			},
-			agents: []AgentView{{ID: 1, State: "logged_out", Handled: 1, TalkAvg: f(60)}},
-			queues: []QueueView{{Name: "sales", SLSeconds: 20, Offered: 1, Answered: 1, AnsweredInSL: 1, ServiceLevel: f(1), WaitAvg: f(5)}, {Name: "support", SLSeconds: 10}},
+			agents: []AgentView{{ID: 1, State: "logged_out", Handled: 1, TalkAvg: f(60), HandleAvg: f(60)}},
+			queues: []QueueView{{Name: "sales", SLSeconds: 20, Offered: 1, Answered: 1, AnsweredInSL: 1, ServiceLevel: f(1), WaitAvg: f(5), HandleAvg: f(60)}, {Name: "support", SLSeconds: 10}},
 		},
 		{
-			name: "handle time = talk + wrap-up, counted once the agent leaves wrap-up",
+			name: "handle time = (talk + wrap-up) ÷ answered; a wrap-up counts once the agent leaves it",
 			events: []cti.Event{
 				state(1, 5, 1, cti.Ringing, cti.OnCall, "", "a"),
 				ended(2, "a", "sales", 1, 0, 5, 60),
@@ -123,11 +123,11 @@ func TestBoardFromEvents(t *testing.T) {
 				state(4, 80, 1, cti.WrapUp, cti.Ready, "wrap_up_over", ""), // 15 s of wrap-up
 				state(5, 90, 2, cti.Ringing, cti.OnCall, "", "b"),
 				ended(6, "b", "sales", 2, 85, 5, 30),
-				state(7, 120, 2, cti.OnCall, cti.WrapUp, "", "b"), // still in wrap-up: not counted yet
+				state(7, 120, 2, cti.OnCall, cti.WrapUp, "", "b"), // still in wrap-up: its time not counted yet
 			},
 			agents: []AgentView{{ID: 1, State: "ready", Reason: "wrap_up_over", Since: at(80), Handled: 1, TalkAvg: f(60), HandleAvg: f(75)},
-				{ID: 2, State: "wrap_up", Since: at(120), CallID: "b", Handled: 1, TalkAvg: f(30)}},
-			queues: []QueueView{{Name: "sales", SLSeconds: 20, Ready: 1, OnCall: 1, Offered: 2, Answered: 2, AnsweredInSL: 2, ServiceLevel: f(1), WaitAvg: f(5), HandleAvg: f(75)},
+				{ID: 2, State: "wrap_up", Since: at(120), CallID: "b", Handled: 1, TalkAvg: f(30), HandleAvg: f(30)}},
+			queues: []QueueView{{Name: "sales", SLSeconds: 20, Ready: 1, OnCall: 1, Offered: 2, Answered: 2, AnsweredInSL: 2, ServiceLevel: f(1), WaitAvg: f(5), HandleAvg: f(52.5)},
 				{Name: "support", SLSeconds: 10, OnCall: 1}},
 		},
 		{

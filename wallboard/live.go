@@ -586,7 +586,7 @@ func readBoard(ctx context.Context, tx pgx.Tx, b *Board, now time.Time, loc *tim
 	dayStart := time.Date(y, m, d, 0, 0, 0, 0, loc)
 	rows, err = tx.Query(ctx, `SELECT call_id, offered_at, direction, source, queue, coalesce(agent_id, 0),
 			queued_at, ringing_at, answered_at, ended_at, result, hangup_by,
-			(wait_seconds * 1000)::bigint, (talk_seconds * 1000)::bigint, coalesce((wrapup_seconds * 1000)::bigint, -1)
+			(wait_seconds * 1000)::bigint, (talk_seconds * 1000)::bigint
 		FROM cdrs WHERE offered_at >= $1 AND offered_at < $2`, dayStart, dayStart.AddDate(0, 0, 1))
 	if err != nil {
 		return fmt.Errorf("read today's CDRs: %w", err)
@@ -595,18 +595,40 @@ func readBoard(ctx context.Context, tx pgx.Tx, b *Board, now time.Time, loc *tim
 		var c cti.CDR
 		var dir, result string
 		var queued, ringing, answered *time.Time
-		var waitMs, talkMs, wrapupMs int64
+		var waitMs, talkMs int64
 		if err := rows.Scan(&c.CallID, &c.OfferedAt, &dir, &c.Source, &c.Queue, &c.AgentID,
-			&queued, &ringing, &answered, &c.EndedAt, &result, &c.HangupBy, &waitMs, &talkMs, &wrapupMs); err != nil {
+			&queued, &ringing, &answered, &c.EndedAt, &result, &c.HangupBy, &waitMs, &talkMs); err != nil {
 			rows.Close()
 			return fmt.Errorf("read today's CDRs: %w", err)
 		}
 		c.Direction, c.Result = cti.Direction(dir), cti.Result(result)
 		c.QueuedAt, c.RingingAt, c.AnsweredAt = deref(queued), deref(ringing), deref(answered)
-		b.AddStoredCDR(&c, waitMs, talkMs, wrapupMs)
+		b.AddStoredCDR(&c, waitMs, talkMs)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read today's CDRs: %w", err)
+	}
+	// Today's agent-state transitions: the state intervals they end (wrap-up time of the
+	// agents and of their calls' queues), counted as the live board counts them. The log
+	// shares the event log's seq: start at the last event before the day (index on at).
+	rows, err = tx.Query(ctx, `SELECT agent_id, at, from_state, to_state, reason, call_id FROM agent_state_log
+		WHERE seq > coalesce((SELECT seq FROM events WHERE at < $1 ORDER BY at DESC LIMIT 1), 0) AND at >= $1
+		ORDER BY seq`, dayStart)
+	if err != nil {
+		return fmt.Errorf("read today's agent states: %w", err)
+	}
+	for rows.Next() {
+		var st cti.AgentStatus
+		var from, to string
+		if err := rows.Scan(&st.AgentID, &st.Since, &from, &to, &st.Reason, &st.CallID); err != nil {
+			rows.Close()
+			return fmt.Errorf("read today's agent states: %w", err)
+		}
+		st.State = cti.AgentState(to)
+		b.transition(cti.AgentState(from), st)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read today's agent states: %w", err)
 	}
 	rows, err = tx.Query(ctx, `SELECT agent_id, state, reason, call_id, since FROM agent_states`)
 	if err != nil {

@@ -176,6 +176,7 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 		return nil, err
 	}
 	queries := query.New(a.Pool, a.Readers, logger, a.registry)
+	a.background(func(ctx context.Context) error { queries.Rollups().Run(ctx, a.Accounts.ListTenants); return nil })
 	a.onClose(queries.Close) // pools of external data sources
 	a.Web.EnableQueries(queries)
 	a.Web.EnableQueryBatchDelete(a.Objects)

@@ -36,6 +36,7 @@ Usage:
   ctid user add --tenant CODE --username NAME --role ROLE [--role ROLE...] [--team T]
                 [--extension EXT] [--display-name NAME] [--password-file FILE]
   ctid import --tenant CODE [--object customer] [--skip-bad] [--rejects FILE] FILE.csv|.xlsx
+  ctid rollup rebuild --tenant CODE       recompute a tenant's statistics rollups
   ctid version                            print the version
 
 Every command takes --config FILE (default: none; see configs/ctid.example.yaml) and reads
@@ -49,7 +50,7 @@ func cli(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
-	if len(args) > 0 && (cmd == "tenant" || cmd == "user") {
+	if len(args) > 0 && (cmd == "tenant" || cmd == "user" || cmd == "rollup") {
 		cmd, args = cmd+" "+args[0], args[1:]
 	}
 	var run func(ctx context.Context, args []string, e env) error
@@ -64,6 +65,8 @@ func cli(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		run = cmdUserAdd
 	case "import":
 		run = cmdImport
+	case "rollup rebuild":
+		run = cmdRollupRebuild
 	case "version":
 		fmt.Fprintln(stdout, "ctid", version)
 		return 0
