@@ -154,3 +154,18 @@ func CheckSIPPassword(password string) error {
 	}
 	return nil
 }
+
+// SIPDomain is the tenant's SIP domain, the realm of its digest ("" when it has none).
+func (s *Service) SIPDomain(ctx context.Context, tenant string) (string, error) {
+	t, err := s.reg.dir.tenantByCode(ctx, tenant)
+	if err != nil {
+		return "", err
+	}
+	return t.Domain, nil
+}
+
+// SetSIPPassword sets an agent's SIP password (the package function); the registrar checks
+// the next REGISTER against it.
+func (s *Service) SetSIPPassword(ctx context.Context, userID int64, password string) error {
+	return SetSIPPassword(ctx, s.pool, userID, password)
+}
