@@ -350,23 +350,11 @@ func SetQueueMember(ctx context.Context, pool *pgxpool.Pool, tenant, queue strin
 		return fault.Errorf(fault.Invalid, "member level %d: want 1–9", level)
 	}
 	err := db.InTenant(ctx, pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
-		var ours bool
-		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM platform.users u JOIN platform.tenants t ON t.id = u.tenant_id
-			WHERE u.id = $1 AND t.code = $2)`, agentID, tenant).Scan(&ours)
-		if err != nil {
-			return err
-		}
-		if !ours {
-			return fault.Errorf(fault.NotFound, "user %d does not exist", agentID)
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO queue_members (queue, agent_id, level) VALUES ($1, $2, $3)
+		_, err := tx.Exec(ctx, `INSERT INTO queue_members (queue, agent_id, level) VALUES ($1, $2, $3)
 			ON CONFLICT (queue, agent_id) DO UPDATE SET level = excluded.level`, queue, agentID, level)
 		return err
 	})
 	if err != nil {
-		if fault.CodeOf(err) != fault.Internal {
-			return err
-		}
 		if strings.Contains(err.Error(), "queue_members_queue_fkey") {
 			return fault.Errorf(fault.NotFound, "queue %q does not exist", queue)
 		}

@@ -250,6 +250,15 @@ func (h *ctiHandlers) setMemberForm(w http.ResponseWriter, r *http.Request, v *v
 	if err == nil {
 		level, err = formInt(r, "level", "level")
 	}
+	if err == nil { // cti takes any id: only the tenant's own users may be members
+		u, uerr := h.accounts.UserByID(r.Context(), int64(agent))
+		if uerr != nil || u.Tenant == nil || u.Tenant.ID != t.ID {
+			if uerr != nil && fault.CodeOf(uerr) != fault.NotFound {
+				return uerr
+			}
+			err = fault.Errorf(fault.NotFound, "user %d does not exist", agent)
+		}
+	}
 	if err == nil {
 		err = h.svc.SetQueueMember(r.Context(), t.Code, name, int64(agent), level)
 	}
