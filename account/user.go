@@ -237,3 +237,45 @@ func (s *Store) ListTeams(ctx context.Context, tenantID int64) ([]Team, error) {
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[Team])
 }
+
+// SetExtension gives a tenant's user an extension ("" takes it away) and records it in the
+// audit log. A changed extension drops the user's SIP password: its digest HA1s are made
+// with the extension, so the admin sets a new one.
+func (s *Store) SetExtension(ctx context.Context, tenantID, userID int64, ext string, actor Actor) error {
+	ext = strings.TrimSpace(ext)
+	if ext != "" && !extensionRE.MatchString(ext) {
+		return fault.Errorf(fault.Invalid, "extension %q is not valid: 2–8 digits", ext)
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var username string
+		var old *string
+		err := tx.QueryRow(ctx, `SELECT username, extension FROM platform.users WHERE id = $1 AND tenant_id = $2 FOR UPDATE`,
+			userID, tenantID).Scan(&username, &old)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fault.Errorf(fault.NotFound, "user %d does not exist", userID)
+		}
+		if err != nil {
+			return err
+		}
+		if (old == nil && ext == "") || (old != nil && *old == ext) {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `UPDATE platform.users SET extension = NULLIF($2, ''), sip_ha1_md5 = NULL, sip_ha1_sha256 = NULL,
+			sip_realm = NULL, updated_at = now() WHERE id = $1`, userID, ext)
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+				return fault.Errorf(fault.Conflict, "extension %s is already taken", ext)
+			}
+			return err
+		}
+		return audit(ctx, tx, tenantID, actor, "user.extension", username, map[string]any{"extension": ext})
+	})
+	if err != nil {
+		if fault.CodeOf(err) != fault.Internal {
+			return err
+		}
+		return fmt.Errorf("set extension of user %d: %w", userID, err)
+	}
+	return nil
+}

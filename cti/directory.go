@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -51,8 +50,8 @@ func SetSIPDomain(ctx context.Context, pool *pgxpool.Pool, tenantCode, domain st
 // realm of the agent's tenant; the password itself is not kept. The agent needs an extension
 // and the tenant a SIP domain.
 func SetSIPPassword(ctx context.Context, pool *pgxpool.Pool, userID int64, password string) error {
-	if n := utf8.RuneCountInString(password); n < minSIPPassword || n > maxSIPPassword {
-		return fault.Errorf(fault.Invalid, "SIP password must have %d–%d characters", minSIPPassword, maxSIPPassword)
+	if err := CheckSIPPassword(password); err != nil {
+		return err
 	}
 	var ext, realm *string
 	err := pool.QueryRow(ctx, `SELECT u.extension, t.sip_domain FROM platform.users u

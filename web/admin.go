@@ -48,15 +48,18 @@ func (s *Server) createTenantForm(w http.ResponseWriter, r *http.Request, v *vis
 }
 
 type usersData struct {
-	Users []*account.User
-	Roles []account.Role
-	Form  account.NewUser
-	Error string
-	Added string
+	Users     []*account.User
+	Roles     []account.Role
+	Form      account.NewUser
+	Error     string
+	Added     string
+	SIPPhones bool   // the SIP phone form is there (the telephony service runs)
+	SIPError  string // of the SIP phone form
+	SIPSaved  string // the user whose phone settings were saved
 }
 
 func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, v *visit) error {
-	return s.showUsers(w, r, v, usersData{Added: r.URL.Query().Get("added")}, http.StatusOK)
+	return s.showUsers(w, r, v, usersData{Added: r.URL.Query().Get("added"), SIPSaved: r.URL.Query().Get("sip")}, http.StatusOK)
 }
 
 func (s *Server) showUsers(w http.ResponseWriter, r *http.Request, v *visit, d usersData, status int) error {
@@ -65,6 +68,7 @@ func (s *Server) showUsers(w http.ResponseWriter, r *http.Request, v *visit, d u
 		return err
 	}
 	d.Users = us
+	d.SIPPhones = s.sipPhones
 	d.Roles = account.Roles[1:] // a tenant admin cannot make operators
 	s.render(w, r, v, status, "users", "users.title", d)
 	return nil

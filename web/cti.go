@@ -13,16 +13,20 @@ import (
 // MountCTI adds the telephony API: agent states and the call-event API for external PBXs.
 // cmd/ctid calls it once after New, with the running SIP service.
 func (s *Server) MountCTI(svc *cti.Service) {
-	h := &ctiHandlers{svc: svc, accounts: s.opts.Accounts}
+	h := &ctiHandlers{s: s, svc: svc, accounts: s.opts.Accounts}
+	s.sipPhones = true
+	s.moreNav = append(s.moreNav, navLink{"/admin/cti/queues", "nav.cti_admin", account.PermConfigure})
 	s.mux.HandleFunc("GET /api/v1/agents/me/state", s.api(account.PermTakeCalls, h.myState))
 	s.mux.HandleFunc("PUT /api/v1/agents/me/state", s.api(account.PermTakeCalls, h.setMyState))
 	s.mux.HandleFunc("PUT /api/v1/agents/{id}/state", s.api(account.PermWatchFloor, h.forceState))
 	s.mux.HandleFunc("POST /api/v1/cti/events", s.api(account.PermConfigure, h.callEvent))
 	s.mountDial(h)
 	s.mountCTIConfig(h)
+	s.mountCTIAdmin(h)
 }
 
 type ctiHandlers struct {
+	s        *Server
 	svc      *cti.Service
 	accounts *account.Store
 }

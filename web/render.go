@@ -112,7 +112,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v *visit, status
 	p := pageData{Lang: v.lang, Title: tr(v.lang, titleKey), User: v.user, CSRF: v.csrf, Current: r.URL.Path,
 		Path: r.URL.RequestURI(), Data: data}
 	if v.user != nil {
-		for _, l := range nav {
+		for _, l := range append(nav[:len(nav):len(nav)], s.moreNav...) {
 			if l.Perm == "" || v.user.Can(l.Perm) {
 				p.Nav = append(p.Nav, l)
 			}

@@ -52,6 +52,9 @@ type Server struct {
 	origin  *http.CrossOriginProtection
 	handler http.Handler
 	queries *queryPages // the query pages, once EnableQueries ran
+	// sipPhones: MountCTI ran, so the users page sets extensions and SIP passwords.
+	sipPhones bool
+	moreNav   []navLink // links of pages mounted after New (MountCTI)
 }
 
 // New builds the server and its routes.
