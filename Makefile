@@ -16,9 +16,10 @@ build:
 run: deps build
 	./bin/ctid serve --demo --demo-traffic --config configs/ctid.example.yaml
 
-## test: every test, with the race detector
+## test: every test, with the race detector (and the 100k-row import at full size without it)
 test: deps-test
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -timeout 10m -run '^TestImportLargeCSV$$' ./dataobject
 
 ## lint: gofmt check and go vet
 lint:
