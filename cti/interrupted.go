@@ -23,13 +23,9 @@ const interruptedLookback = 7 * 24 * time.Hour
 // such call is one no process handles any more. Calls reported by external PBXs (source api)
 // are theirs to end and are left alone.
 func (s *Service) closeInterruptedCalls(ctx context.Context) error {
-	rows, err := s.pool.Query(ctx, `SELECT code FROM platform.tenants ORDER BY code`)
+	codes, err := s.tenantCodes(ctx)
 	if err != nil {
-		return fmt.Errorf("list tenants: %w", err)
-	}
-	codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("list tenants: %w", err)
+		return err
 	}
 	for _, code := range codes {
 		n, err := s.closeInterruptedOf(ctx, code)

@@ -303,14 +303,23 @@ func (s *Service) hostPort(network string) (string, int) {
 	return host, p
 }
 
-func (s *Service) ensureAllPartitions(ctx context.Context) error {
+// tenantCodes lists every tenant's code.
+func (s *Service) tenantCodes(ctx context.Context) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `SELECT code FROM platform.tenants ORDER BY code`)
 	if err != nil {
-		return fmt.Errorf("list tenants: %w", err)
+		return nil, fmt.Errorf("list tenants: %w", err)
 	}
 	codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return fmt.Errorf("list tenants: %w", err)
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	return codes, nil
+}
+
+func (s *Service) ensureAllPartitions(ctx context.Context) error {
+	codes, err := s.tenantCodes(ctx)
+	if err != nil {
+		return err
 	}
 	for _, code := range codes {
 		if err := EnsurePartitions(ctx, s.pool, code, time.Now()); err != nil {
