@@ -70,7 +70,7 @@ bench-wallboard: deps
 
 ## bench-query: agent/queue statistics p95 for 1 and 12 months (from the daily rollups), call-history
 ## first page p95 and a 1,000,000-row CSV export, over 10,000,000 generated CDRs of 200 agents
-## (~30 min, most of it loading; CTIDTEST_QUERY_CDRS=1000000 for a smaller run)
+## (~4 min, most of it loading; CTIDTEST_QUERY_CDRS=1000000 for a smaller run, CTIDTEST_QUERY_EXPLAIN=1 prints the call-history plan)
 bench-query: deps
 	$(GO) test ./query -run '^$$' -bench BenchmarkQueryStatistics -benchtime 1x -timeout 120m
 

@@ -108,6 +108,10 @@ func BenchmarkQueryStatistics(b *testing.B) {
 	d = p95("queue statistics 12 months", query.Template("queue_statistics"), url.Values{"period": {"last_365_days"}}, benchQueues)
 	fmt.Printf("queue statistics 12 months p95: %.1f ms (%s, monthly + daily rollups)\n", ms(d), cond)
 	history := query.Template("call_history")
+	if os.Getenv("CTIDTEST_QUERY_EXPLAIN") != "" {
+		out, err := svc.Explain(ctx, tn, env(), history, query.Request{Values: url.Values{"period": {"last_month"}, "agent": {strconv.Itoa(benchAgentBase + 7)}}})
+		fmt.Println("EXPLAIN:", out, err)
+	}
 	d = p95("call history", history, url.Values{"period": {"last_month"}, "agent": {strconv.Itoa(benchAgentBase + 7)}}, 50)
 	fmt.Printf("call history first page p95: %.1f ms (%s; last month, one agent, 50 rows and totals)\n", ms(d), cond)
 

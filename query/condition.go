@@ -211,6 +211,11 @@ func (c *compiler) condition(cond Condition, req Request, p *Plan) (string, erro
 		if f.Kind != KindInt {
 			return "", invalid(c.d, "%s: an agent condition needs a user-id field; %q is %s", where, f.Name, f.Type)
 		}
+		if len(ids) == 1 {
+			// One agent as "=": PostgreSQL then reads an (agent, time) index in time order
+			// for the first page; with "= ANY" it walks the time index filtering agents.
+			return col + " = " + c.b.arg(ids[0]), nil
+		}
 		return col + " = ANY(" + c.b.arg(ids) + ")", nil
 	case CondTeam:
 		ids, err := c.team(vals[cond.Key], where)
