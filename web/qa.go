@@ -498,15 +498,18 @@ func (wo *workOrderPages) qaScoreForm(w http.ResponseWriter, r *http.Request, v 
 		}
 		in.RecordID = id
 	}
-	if err := r.ParseForm(); err != nil {
-		return fault.Errorf(fault.Invalid, "form: %v", err)
+	var given map[string]workorder.Answer
+	post, err := postedForm(w, r, func(status int, msg string) error { return wo.renderScorePage(w, r, v, status, msg, given) },
+		fault.Invalid, fault.Conflict)
+	if err != nil {
+		return err
 	}
 	form, err := wo.svc.Form(r.Context(), v.user.Tenant, r.PostForm.Get("form"), 0)
 	if err != nil {
 		return err
 	}
-	given, answers := answersOf(r, &form.FormDef)
-	in.Form, in.Answers, in.Comment, in.Calibration = form.Key, answers, r.PostForm.Get("comment"), r.PostForm.Get("calibration") == "1"
+	given, in.Answers = answersOf(r, &form.FormDef)
+	in.Form, in.Comment, in.Calibration = form.Key, r.PostForm.Get("comment"), r.PostForm.Get("calibration") == "1"
 	for k, vs := range r.PostForm {
 		if key, ok := strings.CutPrefix(k, "v_"); ok && len(vs) > 0 && strings.TrimSpace(vs[0]) != "" {
 			if in.Values == nil {
@@ -517,13 +520,9 @@ func (wo *workOrderPages) qaScoreForm(w http.ResponseWriter, r *http.Request, v 
 	}
 	sc, err := wo.svc.Score(r.Context(), v.user.Tenant, v.user, in)
 	if err != nil {
-		if code := fault.CodeOf(err); code == fault.Invalid || code == fault.Conflict {
-			return wo.renderScorePage(w, r, v, fault.HTTPStatus(code), fault.MessageOf(err), given)
-		}
-		return err
+		return post.fail(err)
 	}
-	http.Redirect(w, r, fmt.Sprintf("/qa/scores/%d", sc.ID), http.StatusSeeOther)
-	return nil
+	return post.redirect(fmt.Sprintf("/qa/scores/%d", sc.ID))
 }
 
 type qaScoreRow struct {
@@ -642,8 +641,10 @@ func (wo *workOrderPages) qaReplyForm(w http.ResponseWriter, r *http.Request, v 
 	if err != nil {
 		return err
 	}
-	if err := r.ParseForm(); err != nil {
-		return fault.Errorf(fault.Invalid, "form: %v", err)
+	post, err := postedForm(w, r, func(status int, msg string) error { return wo.renderScoreShow(w, r, v, status, msg) },
+		fault.Invalid, fault.Conflict, fault.Forbidden)
+	if err != nil {
+		return err
 	}
 	comment := r.PostForm.Get("comment")
 	if r.PostForm.Get("action") == "dispute" {
@@ -652,13 +653,9 @@ func (wo *workOrderPages) qaReplyForm(w http.ResponseWriter, r *http.Request, v 
 		_, err = wo.svc.Acknowledge(r.Context(), v.user.Tenant, v.user, id, comment)
 	}
 	if err != nil {
-		if code := fault.CodeOf(err); code == fault.Invalid || code == fault.Conflict || code == fault.Forbidden {
-			return wo.renderScoreShow(w, r, v, fault.HTTPStatus(code), fault.MessageOf(err))
-		}
-		return err
+		return post.fail(err)
 	}
-	http.Redirect(w, r, fmt.Sprintf("/qa/scores/%d", id), http.StatusSeeOther)
-	return nil
+	return post.redirect(fmt.Sprintf("/qa/scores/%d", id))
 }
 
 // qaResolveForm settles a dispute: uphold the score, or re-score with the form's answers
@@ -668,8 +665,10 @@ func (wo *workOrderPages) qaResolveForm(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
-	if err := r.ParseForm(); err != nil {
-		return fault.Errorf(fault.Invalid, "form: %v", err)
+	post, err := postedForm(w, r, func(status int, msg string) error { return wo.renderScoreShow(w, r, v, status, msg) },
+		fault.Invalid, fault.Conflict)
+	if err != nil {
+		return err
 	}
 	res := workorder.Resolution{Uphold: r.PostForm.Get("action") != "rescore", Comment: r.PostForm.Get("comment")}
 	if !res.Uphold {
@@ -684,13 +683,9 @@ func (wo *workOrderPages) qaResolveForm(w http.ResponseWriter, r *http.Request, 
 		_, res.Answers = answersOf(r, &form.FormDef)
 	}
 	if _, err := wo.svc.Resolve(r.Context(), v.user.Tenant, v.user, id, res); err != nil {
-		if code := fault.CodeOf(err); code == fault.Invalid || code == fault.Conflict {
-			return wo.renderScoreShow(w, r, v, fault.HTTPStatus(code), fault.MessageOf(err))
-		}
-		return err
+		return post.fail(err)
 	}
-	http.Redirect(w, r, fmt.Sprintf("/qa/scores/%d", id), http.StatusSeeOther)
-	return nil
+	return post.redirect(fmt.Sprintf("/qa/scores/%d", id))
 }
 
 type qaCalibrationData struct {

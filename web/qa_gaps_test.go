@@ -156,3 +156,62 @@ func TestQABareCallCalibration(t *testing.T) {
 		t.Fatalf("an agent opens the call's calibration page: %d", code)
 	}
 }
+
+// versionOf is the work-order version in the edit form of page.
+func versionOf(t *testing.T, page string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(page, `name="version" value="`)
+	if !ok {
+		t.Fatalf("no version in the page:\n%s", page)
+	}
+	v, _, _ := strings.Cut(rest, `"`)
+	return v
+}
+
+// The work-order page's edit and assign forms: a refusal re-shows the page with its message
+// and status (a stale edit 409 naming who changed it, an agent assigning 403, a bad agent
+// 400), nothing is saved, and a good post redirects.
+func TestWorkOrderPageFormRefusals(t *testing.T) {
+	f := newWOFixture(t)
+	ctx := context.Background()
+	w, err := f.svc.Save(ctx, f.tenant, f.users["a1"], workorder.Input{Values: map[string]any{"subject": "first"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := fmt.Sprintf("/workorders/%d", w.ID)
+	a := f.browser(t)
+	a.mustLogin("acme", "a1", "password-a1")
+	_, _, page := a.do("GET", path, nil, nil)
+	stale := url.Values{"csrf_token": {csrfOf(t, page)}, "version": {versionOf(t, page)}, "subject": {"from a1"}}
+	if _, err := f.svc.Update(ctx, f.tenant, f.users["lead"], "", w.ID, map[string]any{"subject": "from the lead"}, w.UpdatedAt); err != nil {
+		t.Fatal(err)
+	}
+	code, _, page := a.do("POST", path, stale, nil)
+	if code != 409 || !strings.Contains(page, `id="error"`) || !strings.Contains(page, "lead") || !strings.Contains(page, "nothing was saved") {
+		t.Fatalf("stale edit: %d\n%s", code, page)
+	}
+	fresh := url.Values{"csrf_token": {csrfOf(t, page)}, "version": {versionOf(t, page)}, "subject": {"from a1"}}
+	if code, h, _ := a.do("POST", path, fresh, nil); code != 303 || h.Get("Location") != path+"?saved=1" {
+		t.Fatalf("edit: %d %v", code, h)
+	}
+	_, _, page = a.do("GET", path, nil, nil)
+	assign := url.Values{"csrf_token": {csrfOf(t, page)}, "version": {versionOf(t, page)}, "agent_id": {fmt.Sprint(f.users["a2"].ID)}}
+	if code, _, page := a.do("POST", path+"/assign", assign, nil); code != 403 || !strings.Contains(page, "assign work orders") {
+		t.Fatalf("an agent assigns: %d\n%s", code, page)
+	}
+	l := f.browser(t)
+	l.mustLogin("acme", "lead", "password-lead")
+	_, _, page = l.do("GET", path, nil, nil)
+	assign = url.Values{"csrf_token": {csrfOf(t, page)}, "version": {versionOf(t, page)}, "agent_id": {fmt.Sprint(f.users["lead"].ID)}}
+	if code, _, page := l.do("POST", path+"/assign", assign, nil); code != 400 || !strings.Contains(page, "is not an agent") {
+		t.Fatalf("assign to a non-agent: %d\n%s", code, page)
+	}
+	assign.Set("agent_id", fmt.Sprint(f.users["a2"].ID))
+	if code, h, _ := l.do("POST", path+"/assign", assign, nil); code != 303 || h.Get("Location") != path+"?saved=1" {
+		t.Fatalf("assign: %d %v", code, h)
+	}
+	got, err := f.svc.Get(ctx, f.tenant, f.users["lead"], "", w.ID)
+	if err != nil || got.OwnerID != f.users["a2"].ID || got.Values["subject"] != "from a1" {
+		t.Fatalf("after the forms: %+v (%v)", got, err)
+	}
+}
