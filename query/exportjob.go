@@ -133,8 +133,13 @@ func (j *ExportJobs) register(ctx context.Context) (int64, error) {
 	if j.stopping {
 		return 0, fault.Errorf(fault.Unavailable, "ctid is stopping: start the export again in a moment")
 	}
-	if j.lockConn != nil && !j.lockConn.IsClosed() {
-		return j.runner, nil
+	if j.lockConn != nil {
+		// A live session still holds the lock; a lost one (the database restarted) let it go.
+		if err := j.lockConn.Ping(ctx); err == nil {
+			return j.runner, nil
+		}
+		_ = j.lockConn.Close(ctx)
+		j.lockConn = nil
 	}
 	conn, err := pgx.ConnectConfig(ctx, j.pool.Config().ConnConfig.Copy())
 	if err != nil {
@@ -195,7 +200,10 @@ func (j *ExportJobs) Start(ctx context.Context, in StartExport) (*ExportJob, err
 		loc = in.Tenant.Location()
 	}
 	name := fmt.Sprintf("%s-%s.%s", in.Def.Key, time.Now().In(loc).Format("20060102-1504"), in.Format)
-	path := filepath.Join(j.dir, "ctid-export-"+id+"."+in.Format)
+	j.mu.Lock()
+	dir := j.dir
+	j.mu.Unlock()
+	path := filepath.Join(dir, "ctid-export-"+id+"."+in.Format)
 	params, err := json.Marshal(in.Req.Values)
 	if err != nil {
 		return nil, err
