@@ -621,7 +621,7 @@ func (im *importer) flush(ctx context.Context, chunk []*pending) error {
 			for f, v := range p.values {
 				values[f.Key] = v
 			}
-			if _, err := updateRecord(ctx, im.tx, im.s, im.t, im.o, p.update, values, im.opts.Actor, im.codes); err != nil {
+			if _, err := updateRecord(ctx, im.tx, im.s, im.t, im.o, p.update, values, im.opts.Actor, im.codes, false); err != nil {
 				if fault.CodeOf(err) == fault.Internal {
 					return err
 				}

@@ -328,7 +328,7 @@ func (s *Store) Update(ctx context.Context, t *account.Tenant, key string, id in
 		if err != nil {
 			return err
 		}
-		r, err = updateRecord(ctx, tx, s, t, o, id, values, actor, newCodeCache())
+		r, err = updateRecord(ctx, tx, s, t, o, id, values, actor, newCodeCache(), false)
 		return err
 	})
 	if err != nil {
@@ -337,13 +337,16 @@ func (s *Store) Update(ctx context.Context, t *account.Tenant, key string, id in
 	return r, nil
 }
 
+// updateRecord sets values on record id. whole treats values as the record's complete
+// fields, as a create does: defaults fill the fields not given and every required field
+// needs a value.
 func updateRecord(ctx context.Context, tx pgx.Tx, s *Store, t *account.Tenant, o *Object, id int64, values map[string]any,
-	actor account.Actor, codes *codeCache) (*Record, error) {
+	actor account.Actor, codes *codeCache, whole bool) (*Record, error) {
 	old, err := getRecordLocked(ctx, tx, o, id, " FOR UPDATE")
 	if err != nil {
 		return nil, err
 	}
-	p, err := prepare(ctx, tx, o, values, t.Location(), false, codes)
+	p, err := prepare(ctx, tx, o, values, t.Location(), whole, codes)
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,10 @@ type WriteOptions struct {
 	Within func(ctx context.Context, tx pgx.Tx, o *Object) error
 	// LogAction names the action in the linked operation log ("" : create or update).
 	LogAction string
+	// Whole, on an update, takes the values as the record's complete fields, as a create
+	// does: defaults fill the fields not given, and a required field without a value is
+	// refused. A QA score's row, inserted by Within, gets its tenant fields this way.
+	Whole bool
 }
 
 // CreateWith is Create with opts; with a linked operation-log object, the new record's
@@ -96,7 +100,7 @@ func (s *Store) UpdateWith(ctx context.Context, t *account.Tenant, key string, i
 				o.Key, id, who, cur.UpdatedAt.In(t.Location()).Format(time.DateTime))
 		}
 		codes := newCodeCache()
-		if r, err = updateRecord(ctx, tx, s, t, o, id, values, actor, codes); err != nil {
+		if r, err = updateRecord(ctx, tx, s, t, o, id, values, actor, codes, opts.Whole); err != nil {
 			return err
 		}
 		if r.UpdatedAt.Equal(cur.UpdatedAt) {

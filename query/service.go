@@ -33,6 +33,7 @@ type Service struct {
 	m       *metrics
 	rollups *Rollups
 	sources *sourcePools
+	exports *ExportJobs
 }
 
 // New builds the query service on the platform pool (definitions, allow-list) and the
@@ -41,8 +42,10 @@ func New(pool *pgxpool.Pool, readers *db.Readers, logger *slog.Logger, reg prome
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{pool: pool, readers: readers, log: logger.With("component", "query"), m: newMetrics(reg),
+	s := &Service{pool: pool, readers: readers, log: logger.With("component", "query"), m: newMetrics(reg),
 		rollups: NewRollups(pool, logger, reg), sources: &sourcePools{pools: map[string]*pgxpool.Pool{}}}
+	s.exports = newExportJobs(s, pool, logger, reg)
+	return s
 }
 
 // Rollups is the statistics rollup worker (run it: go s.Rollups().Run(ctx, accounts.ListTenants)).

@@ -28,6 +28,7 @@ func (wo *workOrderPages) enableQA() {
 	s.mux.HandleFunc("POST /qa/scores/{id}/reply", s.page(account.PermViewRecords, wo.qaReplyForm))
 	s.mux.HandleFunc("POST /qa/scores/{id}/resolve", s.page(account.PermScoreQA, wo.qaResolveForm))
 	s.mux.HandleFunc("GET /qa/calibration/{id}", s.page(account.PermScoreQA, wo.qaCalibration))
+	s.mux.HandleFunc("GET /qa/call/{call}/calibration", s.page(account.PermScoreQA, wo.qaCalibration))
 	s.mux.HandleFunc("GET /qa/summary", s.page(account.PermViewRecords, wo.qaSummary))
 
 	s.mux.HandleFunc("GET /api/v1/qa/forms", s.api(account.PermViewRecords, wo.apiQAForms))
@@ -41,6 +42,7 @@ func (wo *workOrderPages) enableQA() {
 	s.mux.HandleFunc("POST /api/v1/qa/scores/{id}/dispute", s.api(account.PermViewRecords, wo.apiReply(true)))
 	s.mux.HandleFunc("POST /api/v1/qa/scores/{id}/resolve", s.api(account.PermScoreQA, wo.apiResolve))
 	s.mux.HandleFunc("GET /api/v1/qa/calibration/{id}", s.api(account.PermScoreQA, wo.apiCalibration))
+	s.mux.HandleFunc("GET /api/v1/qa/calls/{call}/calibration", s.api(account.PermScoreQA, wo.apiCalibration))
 	s.mux.HandleFunc("GET /api/v1/qa/summary", s.api(account.PermViewRecords, wo.apiSummary))
 }
 
@@ -228,12 +230,21 @@ func (wo *workOrderPages) apiResolve(w http.ResponseWriter, r *http.Request, v *
 	return nil
 }
 
-func (wo *workOrderPages) apiCalibration(w http.ResponseWriter, r *http.Request, v *visit) error {
+// calibration compares the scores of the work order {id} (of ?object=, "" the default) or
+// of the bare call {call}.
+func (wo *workOrderPages) calibration(r *http.Request, v *visit) (*workorder.Calibration, error) {
+	if call := r.PathValue("call"); call != "" {
+		return wo.svc.CalibrateCall(r.Context(), v.user.Tenant, v.user, call)
+	}
 	id, err := parseID(r, "id")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c, err := wo.svc.Calibrate(r.Context(), v.user.Tenant, v.user, r.URL.Query().Get("object"), id)
+	return wo.svc.Calibrate(r.Context(), v.user.Tenant, v.user, r.URL.Query().Get("object"), id)
+}
+
+func (wo *workOrderPages) apiCalibration(w http.ResponseWriter, r *http.Request, v *visit) error {
+	c, err := wo.calibration(r, v)
 	if err != nil {
 		return err
 	}
@@ -316,6 +327,7 @@ type qaSectionView struct {
 // qaFieldView is a tenant field of the QA score object on the scoring page.
 type qaFieldView struct {
 	Key, Label, Value string
+	Required          bool
 }
 
 type qaScorePageData struct {
@@ -399,7 +411,7 @@ func (wo *workOrderPages) renderScorePage(w http.ResponseWriter, r *http.Request
 	}
 	if qo, err := wo.objects.Object(ctx, v.user.Tenant, workorder.QAObjectKey); err == nil {
 		for _, f := range qo.Visible() {
-			d.Fields = append(d.Fields, qaFieldView{Key: f.Key, Label: f.Label(v.lang), Value: r.PostFormValue("v_" + f.Key)})
+			d.Fields = append(d.Fields, qaFieldView{Key: f.Key, Label: f.Label(v.lang), Value: r.PostFormValue("v_" + f.Key), Required: f.Required})
 		}
 	} else if fault.CodeOf(err) != fault.NotFound {
 		return err
@@ -486,15 +498,18 @@ func (wo *workOrderPages) qaScoreForm(w http.ResponseWriter, r *http.Request, v 
 		}
 		in.RecordID = id
 	}
-	if err := r.ParseForm(); err != nil {
-		return fault.Errorf(fault.Invalid, "form: %v", err)
+	var given map[string]workorder.Answer
+	post, err := postedForm(w, r, func(status int, msg string) error { return wo.renderScorePage(w, r, v, status, msg, given) },
+		fault.Invalid, fault.Conflict)
+	if err != nil {
+		return err
 	}
 	form, err := wo.svc.Form(r.Context(), v.user.Tenant, r.PostForm.Get("form"), 0)
 	if err != nil {
 		return err
 	}
-	given, answers := answersOf(r, &form.FormDef)
-	in.Form, in.Answers, in.Comment, in.Calibration = form.Key, answers, r.PostForm.Get("comment"), r.PostForm.Get("calibration") == "1"
+	given, in.Answers = answersOf(r, &form.FormDef)
+	in.Form, in.Comment, in.Calibration = form.Key, r.PostForm.Get("comment"), r.PostForm.Get("calibration") == "1"
 	for k, vs := range r.PostForm {
 		if key, ok := strings.CutPrefix(k, "v_"); ok && len(vs) > 0 && strings.TrimSpace(vs[0]) != "" {
 			if in.Values == nil {
@@ -505,13 +520,9 @@ func (wo *workOrderPages) qaScoreForm(w http.ResponseWriter, r *http.Request, v 
 	}
 	sc, err := wo.svc.Score(r.Context(), v.user.Tenant, v.user, in)
 	if err != nil {
-		if code := fault.CodeOf(err); code == fault.Invalid || code == fault.Conflict {
-			return wo.renderScorePage(w, r, v, fault.HTTPStatus(code), fault.MessageOf(err), given)
-		}
-		return err
+		return post.fail(err)
 	}
-	http.Redirect(w, r, fmt.Sprintf("/qa/scores/%d", sc.ID), http.StatusSeeOther)
-	return nil
+	return post.redirect(fmt.Sprintf("/qa/scores/%d", sc.ID))
 }
 
 type qaScoreRow struct {
@@ -566,7 +577,9 @@ type qaScoreShowData struct {
 	CanResolve bool
 	// CanCalibrate links the work order's calibration page (QA).
 	CanCalibrate bool
-	Error        string
+	// CalibrationURL is the calibration page of a bare call's score.
+	CalibrationURL string
+	Error          string
 	// Sections lay out the items for re-scoring a disputed score.
 	Sections []qaSectionView
 }
@@ -603,6 +616,9 @@ func (wo *workOrderPages) renderScoreShow(w http.ResponseWriter, r *http.Request
 		CanReply:     sc.AgentID == v.user.ID && sc.Status == workorder.StatusScored && !sc.Calibration,
 		CanResolve:   v.user.Can(account.PermScoreQA) && sc.Status == workorder.StatusDisputed,
 		CanCalibrate: v.user.Can(account.PermScoreQA)}
+	if sc.RecordID == 0 {
+		d.CalibrationURL = "/qa/call/" + url.PathEscape(sc.CallID) + "/calibration"
+	}
 	byItem := map[string]workorder.Answer{}
 	for _, a := range sc.Answers {
 		byItem[a.Item] = a
@@ -625,8 +641,10 @@ func (wo *workOrderPages) qaReplyForm(w http.ResponseWriter, r *http.Request, v 
 	if err != nil {
 		return err
 	}
-	if err := r.ParseForm(); err != nil {
-		return fault.Errorf(fault.Invalid, "form: %v", err)
+	post, err := postedForm(w, r, func(status int, msg string) error { return wo.renderScoreShow(w, r, v, status, msg) },
+		fault.Invalid, fault.Conflict, fault.Forbidden)
+	if err != nil {
+		return err
 	}
 	comment := r.PostForm.Get("comment")
 	if r.PostForm.Get("action") == "dispute" {
@@ -635,13 +653,9 @@ func (wo *workOrderPages) qaReplyForm(w http.ResponseWriter, r *http.Request, v 
 		_, err = wo.svc.Acknowledge(r.Context(), v.user.Tenant, v.user, id, comment)
 	}
 	if err != nil {
-		if code := fault.CodeOf(err); code == fault.Invalid || code == fault.Conflict || code == fault.Forbidden {
-			return wo.renderScoreShow(w, r, v, fault.HTTPStatus(code), fault.MessageOf(err))
-		}
-		return err
+		return post.fail(err)
 	}
-	http.Redirect(w, r, fmt.Sprintf("/qa/scores/%d", id), http.StatusSeeOther)
-	return nil
+	return post.redirect(fmt.Sprintf("/qa/scores/%d", id))
 }
 
 // qaResolveForm settles a dispute: uphold the score, or re-score with the form's answers
@@ -651,8 +665,10 @@ func (wo *workOrderPages) qaResolveForm(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
-	if err := r.ParseForm(); err != nil {
-		return fault.Errorf(fault.Invalid, "form: %v", err)
+	post, err := postedForm(w, r, func(status int, msg string) error { return wo.renderScoreShow(w, r, v, status, msg) },
+		fault.Invalid, fault.Conflict)
+	if err != nil {
+		return err
 	}
 	res := workorder.Resolution{Uphold: r.PostForm.Get("action") != "rescore", Comment: r.PostForm.Get("comment")}
 	if !res.Uphold {
@@ -667,30 +683,35 @@ func (wo *workOrderPages) qaResolveForm(w http.ResponseWriter, r *http.Request, 
 		_, res.Answers = answersOf(r, &form.FormDef)
 	}
 	if _, err := wo.svc.Resolve(r.Context(), v.user.Tenant, v.user, id, res); err != nil {
-		if code := fault.CodeOf(err); code == fault.Invalid || code == fault.Conflict {
-			return wo.renderScoreShow(w, r, v, fault.HTTPStatus(code), fault.MessageOf(err))
-		}
-		return err
+		return post.fail(err)
 	}
-	http.Redirect(w, r, fmt.Sprintf("/qa/scores/%d", id), http.StatusSeeOther)
-	return nil
+	return post.redirect(fmt.Sprintf("/qa/scores/%d", id))
 }
 
 type qaCalibrationData struct {
-	ID int64
+	ID   int64  // the work order
+	Call string // or the bare call
 	*workorder.Calibration
 }
 
+// qaCalibration shows every checker's scoring of one work order, or of one bare call, side
+// by side: each item's answers (rows that differ marked) and the spread of the totals.
 func (wo *workOrderPages) qaCalibration(w http.ResponseWriter, r *http.Request, v *visit) error {
-	id, err := parseID(r, "id")
+	d := qaCalibrationData{Call: r.PathValue("call")}
+	if d.Call == "" {
+		id, err := parseID(r, "id")
+		if err != nil {
+			return err
+		}
+		d.ID = id
+		r.URL.RawQuery = "" // the page is of the default work-order object
+	}
+	c, err := wo.calibration(r, v)
 	if err != nil {
 		return err
 	}
-	c, err := wo.svc.Calibrate(r.Context(), v.user.Tenant, v.user, "", id)
-	if err != nil {
-		return err
-	}
-	wo.s.render(w, r, v, http.StatusOK, "qa_calibration", "qa.calibration", qaCalibrationData{ID: id, Calibration: c})
+	d.Calibration = c
+	wo.s.render(w, r, v, http.StatusOK, "qa_calibration", "qa.calibration", d)
 	return nil
 }
 

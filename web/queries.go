@@ -48,7 +48,6 @@ type queryPages struct {
 	s       *Server
 	svc     *query.Service
 	objects *dataobject.Store // set by EnableQueryBatchDelete; nil: no batch delete
-	exports exportJobs        // the page's background exports
 }
 
 // reserved URL parameters of a run; every other parameter is a condition value.

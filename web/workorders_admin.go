@@ -63,11 +63,16 @@ func (wo *workOrderPages) renderAdmin(w http.ResponseWriter, r *http.Request, v 
 }
 
 func (wo *workOrderPages) settingsForm(w http.ResponseWriter, r *http.Request, v *visit) error {
-	if err := r.ParseForm(); err != nil {
-		return fault.Errorf(fault.Invalid, "form: %v", err)
+	var d woAdminData
+	post, err := postedForm(w, r, func(_ int, msg string) error {
+		d.Error = msg
+		return wo.renderAdmin(w, r, v, http.StatusBadRequest, d)
+	}, fault.Invalid)
+	if err != nil {
+		return err
 	}
 	st := workorder.Settings{AutoReady: r.PostForm.Get("auto_ready") == "1", DraftMap: map[string]string{}}
-	d := woAdminData{AutoReady: st.AutoReady, DraftMap: r.PostForm.Get("draft_map")}
+	d = woAdminData{AutoReady: st.AutoReady, DraftMap: r.PostForm.Get("draft_map")}
 	for _, line := range strings.Split(d.DraftMap, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" {
@@ -75,42 +80,33 @@ func (wo *workOrderPages) settingsForm(w http.ResponseWriter, r *http.Request, v
 		}
 		from, to, ok := strings.Cut(line, "=")
 		if !ok {
-			d.Error = fault.MessageOf(fault.Errorf(fault.Invalid, "draft mapping line %q: want customer_field=work_order_field", line))
-			return wo.renderAdmin(w, r, v, http.StatusBadRequest, d)
+			return post.fail(fault.Errorf(fault.Invalid, "draft mapping line %q: want customer_field=work_order_field", line))
 		}
 		st.DraftMap[strings.TrimSpace(from)] = strings.TrimSpace(to)
 	}
 	if err := wo.svc.PutSettings(r.Context(), v.user.Tenant, st, actorOf(v)); err != nil {
-		if fault.CodeOf(err) == fault.Invalid {
-			d.Error = fault.MessageOf(err)
-			return wo.renderAdmin(w, r, v, http.StatusBadRequest, d)
-		}
-		return err
+		return post.fail(err)
 	}
-	http.Redirect(w, r, "/admin/workorders?saved=1", http.StatusSeeOther)
-	return nil
+	return post.redirect("/admin/workorders?saved=1")
 }
 
 func (wo *workOrderPages) qaFormForm(w http.ResponseWriter, r *http.Request, v *visit) error {
-	if err := r.ParseForm(); err != nil {
-		return fault.Errorf(fault.Invalid, "form: %v", err)
+	var key, raw string
+	post, err := postedForm(w, r, func(_ int, msg string) error {
+		return wo.renderAdmin(w, r, v, http.StatusBadRequest, woAdminData{Error: msg, NewKey: key, NewJSON: raw})
+	}, fault.Invalid, fault.Forbidden)
+	if err != nil {
+		return err
 	}
-	key, raw := strings.TrimSpace(r.PostForm.Get("key")), r.PostForm.Get("definition")
-	fail := func(err error) error {
-		return wo.renderAdmin(w, r, v, http.StatusBadRequest, woAdminData{Error: fault.MessageOf(err), NewKey: key, NewJSON: raw})
-	}
+	key, raw = strings.TrimSpace(r.PostForm.Get("key")), r.PostForm.Get("definition")
 	var def workorder.FormDef
 	dec := json.NewDecoder(strings.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&def); err != nil {
-		return fail(fault.Errorf(fault.Invalid, "QA form %q is not valid JSON for a form: %v", key, err))
+		return post.fail(fault.Errorf(fault.Invalid, "QA form %q is not valid JSON for a form: %v", key, err))
 	}
 	if _, err := wo.svc.PutForm(r.Context(), v.user.Tenant, v.user, key, def); err != nil {
-		if code := fault.CodeOf(err); code == fault.Invalid || code == fault.Forbidden {
-			return fail(err)
-		}
-		return err
+		return post.fail(err)
 	}
-	http.Redirect(w, r, "/admin/workorders?saved=1", http.StatusSeeOther)
-	return nil
+	return post.redirect("/admin/workorders?saved=1")
 }

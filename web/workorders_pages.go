@@ -344,8 +344,10 @@ func (wo *workOrderPages) editForm(w http.ResponseWriter, r *http.Request, v *vi
 	if err != nil {
 		return err
 	}
-	if err := r.ParseForm(); err != nil {
-		return fault.Errorf(fault.Invalid, "form: %v", err)
+	post, err := postedForm(w, r, func(status int, msg string) error { return wo.renderShow(w, r, v, status, msg, "") },
+		fault.Invalid, fault.Conflict)
+	if err != nil {
+		return err
 	}
 	version, err := time.Parse(time.RFC3339Nano, r.PostForm.Get("version"))
 	if err != nil {
@@ -365,13 +367,9 @@ func (wo *workOrderPages) editForm(w http.ResponseWriter, r *http.Request, v *vi
 		}
 	}
 	if _, err := wo.svc.Update(ctx, v.user.Tenant, v.user, o.Key, id, vals, version); err != nil {
-		if code := fault.CodeOf(err); code == fault.Invalid || code == fault.Conflict {
-			return wo.renderShow(w, r, v, fault.HTTPStatus(code), fault.MessageOf(err), "")
-		}
-		return err
+		return post.fail(err)
 	}
-	http.Redirect(w, r, fmt.Sprintf("/workorders/%d?saved=1", id), http.StatusSeeOther)
-	return nil
+	return post.redirect(fmt.Sprintf("/workorders/%d?saved=1", id))
 }
 
 func (wo *workOrderPages) assignForm(w http.ResponseWriter, r *http.Request, v *visit) error {
@@ -379,8 +377,10 @@ func (wo *workOrderPages) assignForm(w http.ResponseWriter, r *http.Request, v *
 	if err != nil {
 		return err
 	}
-	if err := r.ParseForm(); err != nil {
-		return fault.Errorf(fault.Invalid, "form: %v", err)
+	post, err := postedForm(w, r, func(status int, msg string) error { return wo.renderShow(w, r, v, status, msg, "") },
+		fault.Invalid, fault.Conflict, fault.Forbidden)
+	if err != nil {
+		return err
 	}
 	version, err := time.Parse(time.RFC3339Nano, r.PostForm.Get("version"))
 	if err != nil {
@@ -391,11 +391,7 @@ func (wo *workOrderPages) assignForm(w http.ResponseWriter, r *http.Request, v *
 		return fault.Errorf(fault.Invalid, "pick an agent")
 	}
 	if _, err := wo.svc.Assign(r.Context(), v.user.Tenant, v.user, "", id, workorder.Assignment{AgentID: agent}, version); err != nil {
-		if code := fault.CodeOf(err); code == fault.Invalid || code == fault.Conflict || code == fault.Forbidden {
-			return wo.renderShow(w, r, v, fault.HTTPStatus(code), fault.MessageOf(err), "")
-		}
-		return err
+		return post.fail(err)
 	}
-	http.Redirect(w, r, fmt.Sprintf("/workorders/%d?saved=1", id), http.StatusSeeOther)
-	return nil
+	return post.redirect(fmt.Sprintf("/workorders/%d?saved=1", id))
 }

@@ -259,13 +259,19 @@ func (s *Service) Score(ctx context.Context, t *account.Tenant, u *account.User,
 		}
 		return scoreEvent(ctx, tx, id, "score", u, in.Comment, nil, &res.Score)
 	}
-	if len(in.Values) == 0 {
+	ownFields, err := s.qaHasFields(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.Values) == 0 && !ownFields {
 		err = db.InTenant(ctx, s.pool, t.Scope(), func(tx pgx.Tx) error { return insert(ctx, tx) })
 	} else {
 		// The tenant's own fields go through the data-object layer (checks, code tables,
-		// audit trail) in the same transaction as the score row: the row is inserted first,
-		// then its fields are set as an update of the QA object's record.
+		// required fields, defaults, audit trail) in the same transaction as the score row:
+		// the row is inserted first, then its fields are set as a whole update of the QA
+		// object's record, so a required field left empty refuses the score and saves nothing.
 		_, err = s.objects.UpdateWith(ctx, t, QAObjectKey, id, in.Values, actorOf(u), dataobject.WriteOptions{
+			Whole: true,
 			Within: func(ctx context.Context, tx pgx.Tx, o *dataobject.Object) error {
 				if o.Table != qaTable {
 					return fault.Errorf(fault.Invalid, "data object %q is not this tenant's QA score object: scores take no values", QAObjectKey)
@@ -286,6 +292,19 @@ const (
 	QAObjectKey = "qa_score"
 	qaTable     = "qa_scores"
 )
+
+// qaHasFields says whether the tenant's QA score object has fields of its own, which every
+// score must then go through (required fields, defaults).
+func (s *Service) qaHasFields(ctx context.Context, t *account.Tenant) (bool, error) {
+	o, err := s.objects.Object(ctx, t, QAObjectKey)
+	if fault.CodeOf(err) == fault.NotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return o.Table == qaTable && len(o.Visible()) > 0, nil
+}
 
 // scoreSubject is what a score is of: a work order, or a bare call.
 type scoreSubject struct {
@@ -638,9 +657,29 @@ func (s *Service) Calibrate(ctx context.Context, t *account.Tenant, u *account.U
 	if err != nil {
 		return nil, err
 	}
+	return s.calibrate(ctx, t, fmt.Sprintf("work order %d", w.ID),
+		`SELECT `+scoreColumns+` FROM qa_scores WHERE object = $1 AND record_id = $2 ORDER BY id`, w.Object, w.ID)
+}
+
+// CalibrateCall compares the scores of one bare call, scored without a work order (for QA
+// and admins), as Calibrate does for a work order.
+func (s *Service) CalibrateCall(ctx context.Context, t *account.Tenant, u *account.User, callID string) (*Calibration, error) {
+	if err := needs(u, account.PermScoreQA, "calibration"); err != nil {
+		return nil, err
+	}
+	sub, err := s.subject(ctx, t, u, ScoreInput{CallID: callID})
+	if err != nil {
+		return nil, err
+	}
+	return s.calibrate(ctx, t, sub.name,
+		`SELECT `+scoreColumns+` FROM qa_scores WHERE object = '' AND call_id = $1 ORDER BY id`, sub.callID)
+}
+
+// calibrate lays out the scores that sql selects side by side, item by item.
+func (s *Service) calibrate(ctx context.Context, t *account.Tenant, what, sql string, args ...any) (*Calibration, error) {
 	c := &Calibration{Scores: []*Score{}, Items: []CalibrationItem{}}
-	err = db.InTenant(ctx, s.pool, t.Scope(), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+scoreColumns+` FROM qa_scores WHERE object = $1 AND record_id = $2 ORDER BY id`, w.Object, w.ID)
+	err := db.InTenant(ctx, s.pool, t.Scope(), func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, sql, args...)
 		if err != nil {
 			return err
 		}
@@ -655,7 +694,7 @@ func (s *Service) Calibrate(ctx context.Context, t *account.Tenant, u *account.U
 		return rows.Err()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("calibration of work order %d: %w", recordID, err)
+		return nil, fmt.Errorf("calibration of %s: %w", what, err)
 	}
 	if len(c.Scores) == 0 {
 		return c, nil

@@ -2,6 +2,7 @@ package workorder_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,5 +112,48 @@ func TestQAScoresAreADataObject(t *testing.T) {
 	if _, err := e.svc.Score(ctx, e.tenant, e.qa, workorder.ScoreInput{Form: "inbound", RecordID: w.ID, Answers: answers("yes", "2", "pass", "yes"),
 		Values: map[string]any{"owner_id": e.agentA2.ID}}); fault.CodeOf(err) != fault.Invalid {
 		t.Fatalf("a score's owner as a value: %v", err)
+	}
+}
+
+// A required field a tenant added to the QA score object must be filled in to score: a score
+// without it is refused naming the field, for a work order and for a bare call, and saves
+// nothing; a field's default fills in when no value is given.
+func TestQARequiredTenantField(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	must[*dataobject.Field](t)(e.objects.AddField(ctx, e.tenant, workorder.QAObjectKey, dataobject.NewField{Key: "coaching_topic", Type: dataobject.TypeText,
+		LabelEN: "Coaching topic", MaxLength: 40, Required: true}, e.adminActor()))
+	must[*dataobject.Field](t)(e.objects.AddField(ctx, e.tenant, workorder.QAObjectKey, dataobject.NewField{Key: "channel", Type: dataobject.TypeText,
+		LabelEN: "Channel", MaxLength: 20, Default: "phone"}, e.adminActor()))
+	must[*workorder.Form](t)(e.svc.PutForm(ctx, e.tenant, e.config, "inbound", sampleForm()))
+	w := e.workOrder(t, e.agentA1, "needs a topic")
+	e.cdr(t, "call-req", e.agentA1)
+	for _, c := range []struct {
+		name   string
+		in     workorder.ScoreInput
+		values map[string]any
+	}{
+		{"work order, no values", workorder.ScoreInput{RecordID: w.ID}, nil},
+		{"work order, other values only", workorder.ScoreInput{RecordID: w.ID}, map[string]any{"channel": "chat"}},
+		{"work order, blank value", workorder.ScoreInput{RecordID: w.ID}, map[string]any{"coaching_topic": "  "}},
+		{"bare call, no values", workorder.ScoreInput{CallID: "call-req"}, nil},
+		{"calibration, no values", workorder.ScoreInput{RecordID: w.ID, Calibration: true}, nil},
+	} {
+		in := c.in
+		in.Form, in.Answers, in.Values = "inbound", answers("yes", "2", "pass", "yes"), c.values
+		_, err := e.svc.Score(ctx, e.tenant, e.qa, in)
+		if fault.CodeOf(err) != fault.Invalid || !strings.Contains(fault.MessageOf(err), "coaching_topic") || !strings.Contains(fault.MessageOf(err), "required") {
+			t.Errorf("%s: %v, want Invalid naming coaching_topic as required", c.name, err)
+		}
+	}
+	var rows, events int
+	mustOK(t, e.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM t_acme.qa_scores), (SELECT count(*) FROM t_acme.qa_score_events)`).Scan(&rows, &events))
+	if rows != 0 || events != 0 {
+		t.Fatalf("refused scores left %d scores and %d events", rows, events)
+	}
+	sc := must[*workorder.Score](t)(e.svc.Score(ctx, e.tenant, e.qa, workorder.ScoreInput{Form: "inbound", RecordID: w.ID,
+		Answers: answers("yes", "2", "pass", "yes"), Values: map[string]any{"coaching_topic": "greeting"}}))
+	if sc.Values["coaching_topic"] != "greeting" || sc.Values["channel"] != "phone" || sc.Score != 85.7 {
+		t.Fatalf("score with the required field = %+v", sc)
 	}
 }

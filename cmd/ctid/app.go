@@ -178,6 +178,10 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 	queries := query.New(a.Pool, a.Readers, logger, a.registry)
 	a.background(func(ctx context.Context) error { queries.Rollups().Run(ctx, a.Accounts.ListTenants); return nil })
 	a.onClose(queries.Close) // pools of external data sources
+	// Export jobs: the first sweep marks jobs a stopped process left running as failed and
+	// removes their files; stopping ctid marks this process's running jobs failed
+	// (before the external sources close).
+	a.background(queries.ExportJobs().Run)
 	a.Web.EnableQueries(queries)
 	a.Web.EnableQueryBatchDelete(a.Objects)
 	a.Web.MountCTI(a.CTI)
