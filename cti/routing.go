@@ -349,9 +349,14 @@ func SetQueueMember(ctx context.Context, pool *pgxpool.Pool, tenant, queue strin
 	if level < 1 || level > 9 {
 		return fault.Errorf(fault.Invalid, "member level %d: want 1–9", level)
 	}
+	var rows int64
 	err := db.InTenant(ctx, pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO queue_members (queue, agent_id, level) VALUES ($1, $2, $3)
-			ON CONFLICT (queue, agent_id) DO UPDATE SET level = excluded.level`, queue, agentID, level)
+		// Only a user of this tenant may join its queues: the insert adds nothing otherwise.
+		tag, err := tx.Exec(ctx, `INSERT INTO queue_members (queue, agent_id, level)
+			SELECT $1, u.id, $3 FROM platform.users u JOIN platform.tenants t ON t.id = u.tenant_id
+			WHERE u.id = $2 AND t.code = $4
+			ON CONFLICT (queue, agent_id) DO UPDATE SET level = excluded.level`, queue, agentID, level, tenant)
+		rows = tag.RowsAffected()
 		return err
 	})
 	if err != nil {
@@ -359,6 +364,9 @@ func SetQueueMember(ctx context.Context, pool *pgxpool.Pool, tenant, queue strin
 			return fault.Errorf(fault.NotFound, "queue %q does not exist", queue)
 		}
 		return fmt.Errorf("add member %d to queue %q: %w", agentID, queue, err)
+	}
+	if rows == 0 {
+		return fault.Errorf(fault.Invalid, "user %d is not a user of tenant %s: only its own users can join queue %q", agentID, tenant, queue)
 	}
 	return nil
 }
