@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -113,8 +114,9 @@ type sipTenant struct {
 // domainCacheTTL bounds how long a change of SIP domains takes to reach the registrar.
 const domainCacheTTL = 10 * time.Second
 
-// userCacheTTL bounds how long a disabled account or a replaced SIP password still passes
-// digest: passwords are set by the admin CLI, another process, so nothing tells this one.
+// userCacheTTL bounds how long a cached agent (HA1s, disabled) is reused. A change is not
+// waited for: the database announces it (ctid_sip_directory, see dirnotify.go) and every
+// process forgets the entry at once; while a process cannot listen, it caches nothing.
 // A digest that fails against a cached entry is checked again against the database, so a new
 // password works at once.
 const userCacheTTL = 10 * time.Second
@@ -123,6 +125,9 @@ const userCacheTTL = 10 * time.Second
 type directory struct {
 	pool  *pgxpool.Pool
 	users ttlCache[userKey, *sipUser] // by extension: a REGISTER needs the HA1s, not a query
+	// live is true while this process listens for changes (dirnotify.go): only then may
+	// users be answered from the cache.
+	live atomic.Bool
 
 	mu       sync.Mutex
 	byDomain map[string]*sipTenant
@@ -133,7 +138,7 @@ func (d *directory) tenantByDomain(ctx context.Context, domain string) (*sipTena
 	domain = strings.ToLower(domain)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if time.Since(d.loadedAt) > domainCacheTTL {
+	if d.loadedAt.IsZero() || time.Since(d.loadedAt) > domainCacheTTL {
 		rows, err := d.pool.Query(ctx, `SELECT id, code, sip_domain, region FROM platform.tenants
 			WHERE sip_domain IS NOT NULL AND status = 'active'`)
 		if err != nil {
@@ -185,6 +190,9 @@ type userKey struct {
 
 // cachedUser is userByExtension through the cache (at most userCacheTTL old).
 func (d *directory) cachedUser(ctx context.Context, t *sipTenant, ext string) (*sipUser, error) {
+	if !d.live.Load() {
+		return d.userByExtension(ctx, t, ext)
+	}
 	return d.users.get(userKey{t.ID, ext}, func() (*sipUser, error) { return d.userByExtension(ctx, t, ext) })
 }
 
@@ -215,4 +223,22 @@ func (d *directory) userByExtension(ctx context.Context, t *sipTenant, ext strin
 		}
 	}
 	return &u, nil
+}
+
+// forgetUser drops what is cached of an agent: the next REGISTER reads it again.
+func (d *directory) forgetUser(tenantID int64, ext string) {
+	d.users.forget(userKey{tenantID, ext})
+}
+
+// forgetAll drops every cached agent and tenant.
+func (d *directory) forgetAll() {
+	d.users.clear()
+	d.forgetTenants()
+}
+
+// forgetTenants makes the next lookup by SIP domain read the tenants again.
+func (d *directory) forgetTenants() {
+	d.mu.Lock()
+	d.loadedAt = time.Time{}
+	d.mu.Unlock()
 }

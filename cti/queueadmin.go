@@ -165,7 +165,10 @@ func (s *Service) SIPDomain(ctx context.Context, tenant string) (string, error) 
 }
 
 // SetSIPPassword sets an agent's SIP password (the package function); the registrar checks
-// the next REGISTER against it.
+// the next REGISTER against it, and the old password is refused from the moment this
+// returns. (A change by another process reaches this one through the database's
+// notification, within milliseconds; see dirnotify.go.)
 func (s *Service) SetSIPPassword(ctx context.Context, userID int64, password string) error {
+	defer s.reg.dir.users.clear()
 	return SetSIPPassword(ctx, s.pool, userID, password)
 }

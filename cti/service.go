@@ -207,6 +207,16 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	})
 
+	dirCtx, stopDir := context.WithCancel(ctx)
+	dirReady, dirDone := make(chan struct{}), make(chan struct{})
+	go func() { defer close(dirDone); s.listenDirectory(dirCtx, dirReady) }()
+	closers = append(closers, func() { stopDir(); <-dirDone })
+	select {
+	case <-dirReady:
+	case <-ctx.Done():
+		return nil
+	}
+
 	if err := s.ensureAllPartitions(ctx); err != nil {
 		return err
 	}
