@@ -116,7 +116,7 @@ type Service struct {
 	reg    *registrar
 	calls  *calls
 	acd    *acd
-	dials  *dials // click-to-dial calls (originate.go)
+	dials  *dials                         // click-to-dial calls (originate.go)
 	levels atomic.Pointer[CustomerLevels] // customer levels of callers for queues' level rules (levels.go)
 
 	trunks   ttlCache[netip.Addr, *Trunk]
