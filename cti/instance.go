@@ -19,7 +19,7 @@ const directoryChannel = "ctid_sip_directory"
 const directoryRetry = time.Second
 
 // keepInstance holds this process's instance connection until ctx ends: a connection of
-// its own that holds the instance's advisory lock (instance.go: other processes see this
+// its own that holds the instance's advisory lock (interrupted.go: other processes see this
 // one alive by it) and listens on directoryChannel, forgetting each announced registrar
 // entry. Caching is on only while it listens (d.live): after a failure the caches are
 // dropped and every REGISTER reads the database until listening works again, so an old
