@@ -272,6 +272,11 @@ func (s *Service) queueRound(c *call, req *sip.Request, tx sip.ServerTransaction
 		}
 		if !queued {
 			queued = true
+			if lp := s.levelPriority(c, q); lp > 0 {
+				c.mu.Lock()
+				c.priority = max(c.priority, lp)
+				c.mu.Unlock()
+			}
 			pos := rt.enqueue(c)
 			s.m.waiting.WithLabelValues(c.tenant, q.Name).Set(float64(rt.waitingCount()))
 			c.mu.Lock()

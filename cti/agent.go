@@ -396,27 +396,3 @@ func StateLog(ctx context.Context, pool *pgxpool.Pool, tenant string, agentID in
 }
 
 func isConflict(err error) bool { return fault.CodeOf(err) == fault.Conflict }
-
-// recover moves agents whose state belongs to a call of a previous ctid process (reserved,
-// ringing, on call, wrap-up) back to Ready with reason "restart": those calls are gone from
-// this process, and an agent left in them would never be offered a call again.
-func (a *Agents) recover(ctx context.Context, tenant string) error {
-	var ids []int64
-	err := db.InTenant(ctx, a.pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT agent_id FROM agent_states WHERE state IN ('reserved', 'ringing', 'on_call', 'wrap_up')`)
-		if err != nil {
-			return err
-		}
-		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("find agents of %s left in calls: %w", tenant, err)
-	}
-	for _, id := range ids {
-		if _, err := a.Set(ctx, tenant, id, Change{To: Ready, Who: BySystem, Reason: "restart"}); err != nil && !isConflict(err) {
-			return err
-		}
-	}
-	return nil
-}

@@ -130,7 +130,7 @@ func TestAgentsLeftInCallsAreFreedAtStart(t *testing.T) {
 	}
 	// A new process (the old one crashed mid-call).
 	again := NewAgents(pool, l, m)
-	if err := again.recover(ctx, "acme"); err != nil {
+	if err := again.recover(ctx, "acme", true, func(string) bool { return true }); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := again.Status(ctx, "acme", 7); st.State != Ready || st.Reason != "restart" {

@@ -20,6 +20,9 @@ type ttlCache[K comparable, V any] struct {
 	ttl time.Duration // 0: configTTL
 	mu  sync.Mutex
 	m   map[K]*cached[V]
+	// gen counts forget and clear: a value read before one of them may be the old one, so
+	// a load that started before is returned but not remembered.
+	gen uint64
 }
 
 type cached[V any] struct {
@@ -44,6 +47,7 @@ func (c *ttlCache[K, V]) get(k K, load func() (V, error)) (V, error) {
 	if e != nil {
 		e.loading = true
 	}
+	gen := c.gen
 	c.mu.Unlock()
 	v, err := load()
 	c.mu.Lock()
@@ -51,7 +55,7 @@ func (c *ttlCache[K, V]) get(k K, load func() (V, error)) (V, error) {
 	if e != nil {
 		e.loading = false // the entry may be gone (clear); then this changes nothing
 	}
-	if err != nil {
+	if err != nil || c.gen != gen {
 		return v, err
 	}
 	if c.m == nil || len(c.m) >= maxCached {
@@ -65,12 +69,14 @@ func (c *ttlCache[K, V]) get(k K, load func() (V, error)) (V, error) {
 func (c *ttlCache[K, V]) forget(k K) {
 	c.mu.Lock()
 	delete(c.m, k)
+	c.gen++
 	c.mu.Unlock()
 }
 
 func (c *ttlCache[K, V]) clear() {
 	c.mu.Lock()
 	c.m = nil
+	c.gen++
 	c.mu.Unlock()
 }
 

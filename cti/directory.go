@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,21 +30,64 @@ const (
 // SetSIPDomain sets the SIP domain (digest realm) of a tenant. Its agents' SIP passwords
 // are made for the old realm and must be set again.
 func SetSIPDomain(ctx context.Context, pool *pgxpool.Pool, tenantCode, domain string) error {
+	_, err := ChangeSIPDomain(ctx, pool, tenantCode, domain, nil)
+	return err
+}
+
+// SIPDomainChange is what a change of SIP domain leaves to do.
+type SIPDomainChange struct {
+	Old, New string
+	// Digest credentials made for the old domain (the realm is part of each HA1): these
+	// agents and trunks need their SIP passwords set again before they can authenticate.
+	Agents, Trunks int
+}
+
+// ChangeSIPDomain sets a tenant's SIP domain (a host name, lower-cased; unique among
+// tenants), with audit in the same transaction. The registrar's realm follows at once. Bindings
+// of phones registered now stay (calls keep reaching them until they expire), but a phone
+// registers again only with the new domain and a SIP password set after the change.
+func ChangeSIPDomain(ctx context.Context, pool *pgxpool.Pool, tenantCode, domain string, audit AuditFunc) (SIPDomainChange, error) {
 	domain = strings.ToLower(strings.TrimSpace(domain))
+	ch := SIPDomainChange{New: domain}
 	if len(domain) > 253 || !sipDomainRE.MatchString(domain) {
-		return fault.Errorf(fault.Invalid, "SIP domain %q is not a host name", domain)
+		return ch, fault.Errorf(fault.Invalid, "SIP domain %q is not a host name", domain)
 	}
-	tag, err := pool.Exec(ctx, `UPDATE platform.tenants SET sip_domain = $2 WHERE code = $1`, tenantCode, domain)
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var id int64
+		var old *string
+		if err := tx.QueryRow(ctx, `SELECT id, sip_domain FROM platform.tenants WHERE code = $1 FOR UPDATE`, tenantCode).Scan(&id, &old); err != nil {
+			return err
+		}
+		if old != nil {
+			ch.Old = *old
+		}
+		if ch.Old == domain {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE platform.tenants SET sip_domain = $2 WHERE id = $1`, id, domain); err != nil {
+			return err
+		}
+		err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM platform.users WHERE tenant_id = $1 AND sip_ha1_sha256 IS NOT NULL AND sip_realm <> $2),
+				(SELECT count(*) FROM platform.sip_trunks WHERE tenant_id = $1 AND auth_ha1_sha256 IS NOT NULL AND auth_realm <> $2)`,
+			id, domain).Scan(&ch.Agents, &ch.Trunks)
+		if err != nil {
+			return err
+		}
+		return audit.record(ctx, tx)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ch, fault.Errorf(fault.NotFound, "tenant %q does not exist", tenantCode)
+	}
 	if err != nil {
 		if strings.Contains(err.Error(), "tenants_sip_domain") {
-			return fault.Errorf(fault.Conflict, "SIP domain %q belongs to another tenant", domain)
+			return ch, fault.Errorf(fault.Conflict, "SIP domain %q belongs to another tenant", domain)
 		}
-		return fmt.Errorf("set SIP domain of %q: %w", tenantCode, err)
+		if fault.CodeOf(err) != fault.Internal {
+			return ch, err
+		}
+		return ch, fmt.Errorf("set SIP domain of %q: %w", tenantCode, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return fault.Errorf(fault.NotFound, "tenant %q does not exist", tenantCode)
-	}
-	return nil
+	return ch, nil
 }
 
 // SetSIPPassword stores the digest HA1s (MD5 and SHA-256) of an agent's SIP password for the
@@ -113,8 +157,9 @@ type sipTenant struct {
 // domainCacheTTL bounds how long a change of SIP domains takes to reach the registrar.
 const domainCacheTTL = 10 * time.Second
 
-// userCacheTTL bounds how long a disabled account or a replaced SIP password still passes
-// digest: passwords are set by the admin CLI, another process, so nothing tells this one.
+// userCacheTTL bounds how long a cached agent (HA1s, disabled) is reused. A change is not
+// waited for: the database announces it (ctid_sip_directory, see dirnotify.go) and every
+// process forgets the entry at once; while a process cannot listen, it caches nothing.
 // A digest that fails against a cached entry is checked again against the database, so a new
 // password works at once.
 const userCacheTTL = 10 * time.Second
@@ -123,6 +168,9 @@ const userCacheTTL = 10 * time.Second
 type directory struct {
 	pool  *pgxpool.Pool
 	users ttlCache[userKey, *sipUser] // by extension: a REGISTER needs the HA1s, not a query
+	// live is true while this process listens for changes (dirnotify.go): only then may
+	// users be answered from the cache.
+	live atomic.Bool
 
 	mu       sync.Mutex
 	byDomain map[string]*sipTenant
@@ -133,7 +181,7 @@ func (d *directory) tenantByDomain(ctx context.Context, domain string) (*sipTena
 	domain = strings.ToLower(domain)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if time.Since(d.loadedAt) > domainCacheTTL {
+	if d.loadedAt.IsZero() || time.Since(d.loadedAt) > domainCacheTTL {
 		rows, err := d.pool.Query(ctx, `SELECT id, code, sip_domain, region FROM platform.tenants
 			WHERE sip_domain IS NOT NULL AND status = 'active'`)
 		if err != nil {
@@ -185,6 +233,9 @@ type userKey struct {
 
 // cachedUser is userByExtension through the cache (at most userCacheTTL old).
 func (d *directory) cachedUser(ctx context.Context, t *sipTenant, ext string) (*sipUser, error) {
+	if !d.live.Load() {
+		return d.userByExtension(ctx, t, ext)
+	}
 	return d.users.get(userKey{t.ID, ext}, func() (*sipUser, error) { return d.userByExtension(ctx, t, ext) })
 }
 
@@ -215,4 +266,22 @@ func (d *directory) userByExtension(ctx context.Context, t *sipTenant, ext strin
 		}
 	}
 	return &u, nil
+}
+
+// forgetUser drops what is cached of an agent: the next REGISTER reads it again.
+func (d *directory) forgetUser(tenantID int64, ext string) {
+	d.users.forget(userKey{tenantID, ext})
+}
+
+// forgetAll drops every cached agent and tenant.
+func (d *directory) forgetAll() {
+	d.users.clear()
+	d.forgetTenants()
+}
+
+// forgetTenants makes the next lookup by SIP domain read the tenants again.
+func (d *directory) forgetTenants() {
+	d.mu.Lock()
+	d.loadedAt = time.Time{}
+	d.mu.Unlock()
 }

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // A call up when ctid stops (here: Run ends with the call answered; nothing ends calls on the
@@ -88,5 +90,95 @@ func TestInterruptedCDRFromEvents(t *testing.T) {
 		if err := got.check(); err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 		}
+	}
+}
+
+// Two ctid processes on one database: starting the second leaves the first's live call
+// alone (call, CDR and agent); once the first is gone (its Run ended without ending the
+// call, as after a kill), the second's sweeps close the call as interrupted, after seeing
+// the owner dead twice in a row, and free its agent.
+func TestSecondProcessClosesOnlyCallsOfDeadProcesses(t *testing.T) {
+	f := newCallFixture(t, Queue{}, false)
+	f.answerCall(t)
+	f.waitEvent(t, "agent a on call", agentTo(f.aID, OnCall))
+	answered := f.waitEvent(t, "call.answered", typeIs(CallAnswered))
+	offered, err := f.pool.Query(f.ctx, `SELECT data->>'instance' FROM t_acme.events WHERE type = 'call.offered' AND call_id = $1`, answered.CallID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners, err := pgx.CollectRows(offered, pgx.RowTo[string])
+	if err != nil || len(owners) != 1 || owners[0] != f.s.instance {
+		t.Fatalf("owner of the call = %v, %v; want instance %s", owners, err, f.s.instance)
+	}
+	counts := func() (cdrs, ended int, agent string) {
+		t.Helper()
+		err := f.pool.QueryRow(f.ctx, `SELECT (SELECT count(*) FROM t_acme.cdrs),
+				(SELECT count(*) FROM t_acme.events WHERE type = 'call.ended' AND call_id = $1),
+				(SELECT state FROM t_acme.agent_states WHERE agent_id = $2)`, answered.CallID, f.aID).Scan(&cdrs, &ended, &agent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+
+	s2 := startService(t, f.pool, Config{})
+	if s2.instance == f.s.instance {
+		t.Fatalf("both processes are instance %s", s2.instance)
+	}
+	if cdrs, ended, agent := counts(); cdrs != 0 || ended != 0 || agent != string(OnCall) {
+		t.Fatalf("after the second start: %d CDRs, %d call.ended, agent %s; want the first's call untouched", cdrs, ended, agent)
+	}
+	for range 2 { // sweeps while the first lives change nothing either
+		if err := s2.sweepOrphanedCalls(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cdrs, ended, agent := counts(); cdrs != 0 || ended != 0 || agent != string(OnCall) {
+		t.Fatalf("after sweeps: %d CDRs, %d call.ended, agent %s; want the live call untouched", cdrs, ended, agent)
+	}
+
+	f.s.stop(t) // the first process dies with its call up
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		dead, err := s2.deadInstances(f.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := dead[s2.instance]; ok {
+			t.Fatalf("the running second process %s counts as dead", s2.instance)
+		}
+		if _, ok := dead[f.s.instance]; ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instance %s still holds its lock after its Run ended", f.s.instance)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s2.sweepOrphanedCalls(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if cdrs, ended, _ := counts(); cdrs != 0 || ended != 0 {
+		t.Fatalf("first sweep after the death: %d CDRs, %d call.ended; want none until a second sweep confirms it", cdrs, ended)
+	}
+	if err := s2.sweepOrphanedCalls(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if cdrs, ended, agent := counts(); cdrs != 1 || ended != 1 || agent != string(Ready) {
+		t.Fatalf("second sweep: %d CDRs, %d call.ended, agent %s; want the call closed and the agent ready", cdrs, ended, agent)
+	}
+	c, err := CDRByCallID(f.ctx, f.pool, "acme", answered.CallID)
+	if err != nil || c.Result != Interrupted || c.AgentID != f.aID {
+		t.Fatalf("CDR = %+v, %v; want interrupted with agent a", c, err)
+	}
+	if err := s2.sweepOrphanedCalls(f.ctx); err != nil { // nothing twice
+		t.Fatal(err)
+	}
+	if cdrs, ended, _ := counts(); cdrs != 1 || ended != 1 {
+		t.Fatalf("third sweep: %d CDRs, %d call.ended; want one each", cdrs, ended)
+	}
+	var rows int
+	if err := f.pool.QueryRow(f.ctx, `SELECT count(*) FROM platform.ctid_instances WHERE id = $1::int`, f.s.instance).Scan(&rows); err != nil || rows != 0 {
+		t.Fatalf("the dead instance is still registered (%d rows, %v)", rows, err)
 	}
 }

@@ -286,7 +286,7 @@ func (s *Service) Originate(ctx context.Context, tenant string, agentID int64, n
 	}
 	s.m.activeCalls.Inc()
 	s.event(c, CallOffered, agentID, map[string]string{"caller": ext, "callee": number, "callee_e164": c.cdr.CalleeE164,
-		"direction": string(Outbound), "source": "sip", "trunk": trunk.Name, "origin": "click_to_dial"})
+		"direction": string(Outbound), "source": "sip", "instance": s.instance, "trunk": trunk.Name, "origin": "click_to_dial"})
 
 	// The phone shows who it is about to call: the number, in From.
 	from := sip.FromHeader{DisplayName: number, Address: sip.Uri{Scheme: "sip", User: number, Host: t.Domain}}

@@ -52,7 +52,7 @@ func (s *Service) outbound(req *sip.Request, tx sip.ServerTransaction, t *sipTen
 		}
 	})
 	s.event(c, CallOffered, user.ID, map[string]string{"caller": ext, "callee": number, "callee_e164": c.cdr.CalleeE164,
-		"direction": string(Outbound), "source": "sip", "trunk": trunk.Name})
+		"direction": string(Outbound), "source": "sip", "instance": s.instance, "trunk": trunk.Name})
 	if trunk.CallerID != "" {
 		req.RemoveHeader("P-Asserted-Identity")
 		req.AppendHeader(sip.NewHeader("P-Asserted-Identity", "<sip:"+trunk.CallerID+"@"+target.Host+">"))

@@ -149,7 +149,7 @@ func (s *Service) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	})
 	s.event(c, CallOffered, 0, map[string]string{"caller": c.cdr.CallerRaw, "caller_e164": c.cdr.CallerE164,
-		"callee": number, "did": did.Number, "direction": string(Inbound), "source": "sip", "trunk": trunk.Name})
+		"callee": number, "did": did.Number, "direction": string(Inbound), "source": "sip", "instance": s.instance, "trunk": trunk.Name})
 	switch {
 	case did.Queue != "":
 		s.serveQueue(c, req, tx, did.Queue, start)

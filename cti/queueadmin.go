@@ -164,8 +164,18 @@ func (s *Service) SIPDomain(ctx context.Context, tenant string) (string, error) 
 	return t.Domain, nil
 }
 
+// ChangeSIPDomain sets a tenant's SIP domain (the package function); REGISTERs use the new
+// realm at once.
+func (s *Service) ChangeSIPDomain(ctx context.Context, tenant, domain string, audit AuditFunc) (SIPDomainChange, error) {
+	defer s.reg.dir.forgetAll()
+	return ChangeSIPDomain(ctx, s.pool, tenant, domain, audit)
+}
+
 // SetSIPPassword sets an agent's SIP password (the package function); the registrar checks
-// the next REGISTER against it.
+// the next REGISTER against it, and the old password is refused from the moment this
+// returns. (A change by another process reaches this one through the database's
+// notification, within milliseconds; see dirnotify.go.)
 func (s *Service) SetSIPPassword(ctx context.Context, userID int64, password string) error {
+	defer s.reg.dir.users.clear()
 	return SetSIPPassword(ctx, s.pool, userID, password)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -240,6 +241,28 @@ type Queue struct {
 	// CallerPriorities put some callers ahead in the line (highest priority first, FIFO
 	// within one). SaveQueue replaces the queue's list with this one.
 	CallerPriorities []CallerPriority
+	// LevelPriorities put callers ahead by their customer's level (VIP customers): a caller
+	// whose matched customer has one of these levels gets its priority. SaveQueue replaces
+	// the queue's list with this one.
+	LevelPriorities []LevelPriority
+}
+
+// LevelPriority is a queue's rule for callers by customer level.
+type LevelPriority struct {
+	Level    string // a code of the code table customer_level (the customer's field "level")
+	Priority int    // 1–9; higher waits ahead
+}
+
+// levelPriority is the priority the queue's level rules give a caller whose matched
+// customers have levels (0: none matches).
+func (q *Queue) levelPriority(levels []string) int {
+	best := 0
+	for _, r := range q.LevelPriorities {
+		if r.Priority > best && slices.Contains(levels, r.Level) {
+			best = r.Priority
+		}
+	}
+	return best
 }
 
 // CallerPriority is a queue's rule for priority callers.
@@ -254,6 +277,9 @@ type CallerPriority struct {
 const maxPriority = 9
 
 var callerRuleRE = regexp.MustCompile(`^\+?[0-9]{1,20}\*?$`)
+
+// levelCodeRE is the rule of codes (dataobject's).
+var levelCodeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 // callerPriority is the priority the queue's rules give a caller (0: none matches).
 func (q *Queue) callerPriority(e164, raw string) int {
@@ -308,6 +334,19 @@ func SaveQueue(ctx context.Context, pool *pgxpool.Pool, tenant string, q Queue) 
 		}
 		seen[r.Caller] = true
 	}
+	seen = map[string]bool{}
+	for _, r := range q.LevelPriorities {
+		if !levelCodeRE.MatchString(r.Level) {
+			return fault.Errorf(fault.Invalid, "queue %s: customer level %q is not a code", q.Name, r.Level)
+		}
+		if r.Priority < 1 || r.Priority > maxPriority {
+			return fault.Errorf(fault.Invalid, "queue %s: priority %d of customer level %s, want 1–%d", q.Name, r.Priority, r.Level, maxPriority)
+		}
+		if seen[r.Level] {
+			return fault.Errorf(fault.Invalid, "queue %s: customer level %s is listed twice", q.Name, r.Level)
+		}
+		seen[r.Level] = true
+	}
 	err := db.InTenant(ctx, pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO queues (name, strategy, ring_timeout_s, max_wait_s, overflow, wrapup_s, service_level_s, missed_limit)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -328,9 +367,24 @@ func SaveQueue(ctx context.Context, pool *pgxpool.Pool, tenant string, q Queue) 
 				return err
 			}
 		}
+		if _, err := tx.Exec(ctx, `DELETE FROM queue_level_priorities WHERE queue = $1`, q.Name); err != nil {
+			return err
+		}
+		for _, r := range q.LevelPriorities {
+			if _, err := tx.Exec(ctx, `INSERT INTO queue_level_priorities (queue, level, priority) VALUES ($1, $2, $3)`,
+				q.Name, r.Level, r.Priority); err != nil {
+				if strings.Contains(err.Error(), "queue_level_priorities_level_table_level_fkey") {
+					return fault.Errorf(fault.Invalid, "queue %s: %q is not a customer level (a code of table customer_level)", q.Name, r.Level)
+				}
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
+		if fault.CodeOf(err) != fault.Internal {
+			return err
+		}
 		if strings.Contains(err.Error(), "check constraint") {
 			return fault.Errorf(fault.Invalid, "queue %s: a setting is out of range (ring timeout 1–300 s, max wait 1 s–1 day, wrap-up 0–3600 s, overflow queue:<name> or ext:<digits>)", q.Name)
 		}
@@ -349,9 +403,14 @@ func SetQueueMember(ctx context.Context, pool *pgxpool.Pool, tenant, queue strin
 	if level < 1 || level > 9 {
 		return fault.Errorf(fault.Invalid, "member level %d: want 1–9", level)
 	}
+	var rows int64
 	err := db.InTenant(ctx, pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO queue_members (queue, agent_id, level) VALUES ($1, $2, $3)
-			ON CONFLICT (queue, agent_id) DO UPDATE SET level = excluded.level`, queue, agentID, level)
+		// Only a user of this tenant may join its queues: the insert adds nothing otherwise.
+		tag, err := tx.Exec(ctx, `INSERT INTO queue_members (queue, agent_id, level)
+			SELECT $1, u.id, $3 FROM platform.users u JOIN platform.tenants t ON t.id = u.tenant_id
+			WHERE u.id = $2 AND t.code = $4
+			ON CONFLICT (queue, agent_id) DO UPDATE SET level = excluded.level`, queue, agentID, level, tenant)
+		rows = tag.RowsAffected()
 		return err
 	})
 	if err != nil {
@@ -359,6 +418,9 @@ func SetQueueMember(ctx context.Context, pool *pgxpool.Pool, tenant, queue strin
 			return fault.Errorf(fault.NotFound, "queue %q does not exist", queue)
 		}
 		return fmt.Errorf("add member %d to queue %q: %w", agentID, queue, err)
+	}
+	if rows == 0 {
+		return fault.Errorf(fault.Invalid, "user %d is not a user of tenant %s: only its own users can join queue %q", agentID, tenant, queue)
 	}
 	return nil
 }
@@ -398,6 +460,18 @@ func loadQueue(ctx context.Context, pool *pgxpool.Pool, tenant, name string) (*Q
 		q.CallerPriorities, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (CallerPriority, error) {
 			var p CallerPriority
 			return p, r.Scan(&p.Caller, &p.Priority)
+		})
+		if err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT level, priority FROM queue_level_priorities WHERE queue = $1
+			ORDER BY priority DESC, level`, name)
+		if err != nil {
+			return err
+		}
+		q.LevelPriorities, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (LevelPriority, error) {
+			var p LevelPriority
+			return p, r.Scan(&p.Level, &p.Priority)
 		})
 		if err != nil {
 			return err

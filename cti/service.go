@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -114,7 +116,8 @@ type Service struct {
 	reg    *registrar
 	calls  *calls
 	acd    *acd
-	dials  *dials // click-to-dial calls (originate.go)
+	dials  *dials                         // click-to-dial calls (originate.go)
+	levels atomic.Pointer[CustomerLevels] // customer levels of callers for queues' level rules (levels.go)
 
 	trunks   ttlCache[netip.Addr, *Trunk]
 	dids     ttlCache[[2]string, *DID]
@@ -123,6 +126,15 @@ type Service struct {
 	ua     *sipgo.UserAgent
 	server *sipgo.Server
 	client *sipgo.Client
+
+	// instanceID identifies this process among the ctid processes of the database (a row of
+	// platform.ctid_instances made when Run starts; instance is its decimal form, as the
+	// call.offered events of its calls record it). suspects are the dead owners of open
+	// calls found by the last sweep (interrupted.go), under sweepMu.
+	instanceID int32
+	instance   string
+	sweepMu    sync.Mutex
+	suspects   map[string]bool
 
 	ready chan struct{}
 	mu    sync.Mutex
@@ -197,6 +209,31 @@ func (s *Service) Run(ctx context.Context) error {
 			closers[i]()
 		}
 	}()
+	// The instance lock is let go last: until every event of this process is written, other
+	// processes must see it alive (instance.go).
+	host, _ := os.Hostname()
+	if err := s.pool.QueryRow(ctx, `INSERT INTO platform.ctid_instances (host, pid) VALUES ($1, $2) RETURNING id`,
+		host, os.Getpid()).Scan(&s.instanceID); err != nil {
+		return fmt.Errorf("register this ctid instance: %w", err)
+	}
+	s.instance = strconv.Itoa(int(s.instanceID))
+	instCtx, stopInst := context.WithCancel(context.WithoutCancel(ctx))
+	instReady, instDone := make(chan error, 1), make(chan struct{})
+	go func() { defer close(instDone); s.keepInstance(instCtx, instReady) }()
+	closers = append(closers, func() {
+		stopInst()
+		<-instDone
+		// Stopped for sure: the next process to start need not wait for PostgreSQL to see
+		// the session gone (its calls, left open, are closed there as interrupted).
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handlerTimeout)
+		defer cancel()
+		if _, err := s.pool.Exec(ctx, `UPDATE platform.ctid_instances SET stopped_at = now() WHERE id = $1`, s.instanceID); err != nil {
+			s.log.Warn("mark this ctid instance stopped", "instance", s.instance, "error", err)
+		}
+	})
+	if err := <-instReady; err != nil {
+		return fmt.Errorf("instance %s: %w", s.instance, err)
+	}
 	logCtx, stopLog := context.WithCancel(context.WithoutCancel(ctx))
 	go s.events.Run(logCtx)
 	// The event log stops last: handlers finishing calls still append.
@@ -214,9 +251,6 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	if err := s.closeInterruptedCalls(ctx); err != nil {
-		return err
-	}
-	if err := s.recoverAgents(ctx); err != nil {
 		return err
 	}
 	errc := make(chan error, 3)
@@ -256,10 +290,12 @@ func (s *Service) Run(ctx context.Context) error {
 		closers = append(closers, func() { l.Close() })
 		go func() { errc <- serveErr("tls", s.server.ServeTLS(l)) }()
 	}
-	s.log.Info("SIP listening", "udp", s.Addr("udp"), "tcp", s.Addr("tcp"), "tls", s.Addr("tls"))
+	s.log.Info("SIP listening", "instance", s.instance, "udp", s.Addr("udp"), "tcp", s.Addr("tcp"), "tls", s.Addr("tls"))
 	close(s.ready)
 	tick := time.NewTicker(partitionCheckEvery)
 	defer tick.Stop()
+	sweep := time.NewTicker(orphanSweepEvery)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -271,6 +307,10 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-tick.C:
 			if err := s.ensureAllPartitions(ctx); err != nil {
 				s.log.Error("CDR partitions", "error", err)
+			}
+		case <-sweep.C:
+			if err := s.sweepOrphanedCalls(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("close calls of stopped ctid processes", "error", err)
 			}
 		}
 	}
@@ -323,24 +363,6 @@ func (s *Service) ensureAllPartitions(ctx context.Context) error {
 	}
 	for _, code := range codes {
 		if err := EnsurePartitions(ctx, s.pool, code, time.Now()); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// recoverAgents frees agents a previous process left in calls.
-func (s *Service) recoverAgents(ctx context.Context) error {
-	rows, err := s.pool.Query(ctx, `SELECT code FROM platform.tenants ORDER BY code`)
-	if err != nil {
-		return fmt.Errorf("list tenants: %w", err)
-	}
-	codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("list tenants: %w", err)
-	}
-	for _, code := range codes {
-		if err := s.agents.recover(ctx, code); err != nil {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -270,4 +271,25 @@ func (s *Store) ExplainLookup(ctx context.Context, t *account.Tenant, caller str
 		return "", fmt.Errorf("explain lookup: %w", err)
 	}
 	return strings.Join(lines, "\n"), nil
+}
+
+// CustomerLevels are the levels (field "level" of the default customer object, codes of
+// table customer_level) of the customers a caller matches best: those of the strongest
+// match reason, without duplicates. An unknown or withheld caller has none. The queues'
+// VIP rules (package cti) put such callers ahead.
+func (s *Store) CustomerLevels(ctx context.Context, t *account.Tenant, caller string) ([]string, error) {
+	res, err := s.Lookup(ctx, t, caller)
+	if err != nil {
+		return nil, err
+	}
+	var levels []string
+	for _, m := range res.Matches {
+		if m.Rank != res.Matches[0].Rank || m.Object != DefaultCustomer.Key {
+			continue
+		}
+		if l, ok := m.Record["level"].(string); ok && l != "" && !slices.Contains(levels, l) {
+			levels = append(levels, l)
+		}
+	}
+	return levels, nil
 }

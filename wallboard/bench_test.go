@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ctid/ctid/account"
@@ -72,8 +73,19 @@ func BenchmarkWallboard(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	// The agents are users of the tenant (queues take no one else), made in one statement:
+	// AddUser would hash a login password for each.
+	rows, err := pool.Query(ctx, `INSERT INTO platform.users (tenant_id, username, password_hash, roles)
+		SELECT $1, 'agent' || n, 'x', '{agent}' FROM generate_series(1, $2) n ORDER BY n RETURNING id`, tenant.ID, benchAgents)
+	if err != nil {
+		b.Fatal(err)
+	}
+	agentIDs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil || len(agentIDs) != benchAgents {
+		b.Fatalf("agents: %d, %v", len(agentIDs), err)
+	}
 	for a := range benchAgents {
-		if err := cti.SetQueueMember(ctx, pool, "acme", fmt.Sprintf("q%02d", a%benchQueues), int64(1000+a), 1); err != nil {
+		if err := cti.SetQueueMember(ctx, pool, "acme", fmt.Sprintf("q%02d", a%benchQueues), agentIDs[a], 1); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -104,7 +116,7 @@ func BenchmarkWallboard(b *testing.B) {
 		mu.Unlock()
 	}
 	call := func(n int) {
-		id, agent := fmt.Sprintf("c%d", n), int64(1000+n%benchAgents)
+		id, agent := fmt.Sprintf("c%d", n), agentIDs[n%benchAgents]
 		q := fmt.Sprintf("q%02d", n%benchAgents%benchQueues)
 		state := func(from, to cti.AgentState) {
 			appendEv(cti.Event{Type: cti.AgentStateSet, AgentID: agent, CallID: id, State: &cti.StateChange{From: from, To: to, Actor: "system"},

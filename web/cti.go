@@ -23,6 +23,7 @@ func (s *Server) MountCTI(svc *cti.Service) {
 	s.mountDial(h)
 	s.mountCTIConfig(h)
 	s.mountCTIAdmin(h)
+	s.mountCTIDelete(h)
 }
 
 type ctiHandlers struct {

@@ -14,7 +14,8 @@ import (
 )
 
 // The telephony admin pages: a config admin's ACD queues (settings, member agents, caller
-// priorities), numbers (DIDs) and trunks. Every change goes through the same cti.Service
+// and customer-level priorities), numbers (DIDs) and trunks (deleting them and the SIP
+// domain: cti_delete.go). Every change goes through the same cti.Service
 // calls as the JSON API, so running calls see it at once; a refused change shows the cti
 // package's message in the form and changes nothing.
 
@@ -44,6 +45,7 @@ type queueForm struct {
 	ServiceLevelS int
 	MissedLimit   int
 	Priorities    string
+	Levels        string // level priorities: lines of "level-code priority"
 }
 
 func toQueueForm(q cti.Queue) queueForm {
@@ -55,6 +57,11 @@ func toQueueForm(q cti.Queue) queueForm {
 		lines = append(lines, p.Caller+" "+strconv.Itoa(p.Priority))
 	}
 	f.Priorities = strings.Join(lines, "\n")
+	lines = nil
+	for _, p := range q.LevelPriorities {
+		lines = append(lines, p.Level+" "+strconv.Itoa(p.Priority))
+	}
+	f.Levels = strings.Join(lines, "\n")
 	return f
 }
 
@@ -62,7 +69,7 @@ func toQueueForm(q cti.Queue) queueForm {
 // could be read, to show again with the error.
 func readQueueForm(r *http.Request, name string) (cti.Queue, queueForm, error) {
 	f := queueForm{Name: name, Strategy: r.PostFormValue("strategy"), Overflow: strings.TrimSpace(r.PostFormValue("overflow")),
-		Priorities: r.PostFormValue("priorities")}
+		Priorities: r.PostFormValue("priorities"), Levels: r.PostFormValue("level_priorities")}
 	for _, n := range []struct {
 		field, what string
 		dst         *int
@@ -95,10 +102,25 @@ func readQueueForm(r *http.Request, name string) (cti.Queue, queueForm, error) {
 		}
 		q.CallerPriorities = append(q.CallerPriorities, cti.CallerPriority{Caller: fields[0], Priority: p})
 	}
+	for i, line := range strings.Split(f.Levels, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		if len(fields) != 2 {
+			return cti.Queue{}, f, fault.Errorf(fault.Invalid, "priority customer levels, line %d: want a customer level code and a priority 1–9", i+1)
+		}
+		p, err := strconv.Atoi(fields[1])
+		if err != nil {
+			return cti.Queue{}, f, fault.Errorf(fault.Invalid, "priority customer levels, line %d: priority %q is not a whole number", i+1, fields[1])
+		}
+		q.LevelPriorities = append(q.LevelPriorities, cti.LevelPriority{Level: fields[0], Priority: p})
+	}
 	return q, f, nil
 }
 
 type queuesAdminData struct {
+	Deleted    string
 	Queues     []cti.Queue
 	New        queueForm
 	Strategies []cti.Strategy
@@ -109,7 +131,7 @@ var strategies = []cti.Strategy{cti.LongestIdle, cti.RoundRobin, cti.RingAll}
 
 func (h *ctiHandlers) queuesPage(w http.ResponseWriter, r *http.Request, v *visit) error {
 	return h.renderQueues(w, r, v, http.StatusOK, queuesAdminData{New: queueForm{Strategy: string(cti.LongestIdle),
-		RingTimeoutS: 15, MaxWaitS: 300, ServiceLevelS: 20}})
+		RingTimeoutS: 15, MaxWaitS: 300, ServiceLevelS: 20}, Deleted: r.URL.Query().Get("deleted")})
 }
 
 func (h *ctiHandlers) renderQueues(w http.ResponseWriter, r *http.Request, v *visit, status int, d queuesAdminData) error {
@@ -250,7 +272,7 @@ func (h *ctiHandlers) setMemberForm(w http.ResponseWriter, r *http.Request, v *v
 	if err == nil {
 		level, err = formInt(r, "level", "level")
 	}
-	if err == nil { // cti takes any id: only the tenant's own users may be members
+	if err == nil { // cti refuses another tenant's user too; here it is named as not existing
 		u, uerr := h.accounts.UserByID(r.Context(), int64(agent))
 		if uerr != nil || u.Tenant == nil || u.Tenant.ID != t.ID {
 			if uerr != nil && fault.CodeOf(uerr) != fault.NotFound {
@@ -291,6 +313,7 @@ func (h *ctiHandlers) removeMemberForm(w http.ResponseWriter, r *http.Request, v
 }
 
 type numbersAdminData struct {
+	Deleted string
 	Numbers []cti.DID
 	Queues  []cti.Queue
 	New     cti.DID
@@ -299,7 +322,7 @@ type numbersAdminData struct {
 }
 
 func (h *ctiHandlers) numbersPage(w http.ResponseWriter, r *http.Request, v *visit) error {
-	return h.renderNumbers(w, r, v, http.StatusOK, numbersAdminData{Saved: r.URL.Query().Get("saved")})
+	return h.renderNumbers(w, r, v, http.StatusOK, numbersAdminData{Saved: r.URL.Query().Get("saved"), Deleted: r.URL.Query().Get("deleted")})
 }
 
 func (h *ctiHandlers) renderNumbers(w http.ResponseWriter, r *http.Request, v *visit, status int, d numbersAdminData) error {
@@ -354,6 +377,7 @@ type trunkForm struct {
 }
 
 type trunksAdminData struct {
+	Deleted  string
 	Trunks   []cti.TrunkInfo
 	Outbound string // the trunk agents' outbound calls take
 	New      trunkForm
@@ -362,7 +386,7 @@ type trunksAdminData struct {
 }
 
 func (h *ctiHandlers) trunksPage(w http.ResponseWriter, r *http.Request, v *visit) error {
-	return h.renderTrunks(w, r, v, http.StatusOK, trunksAdminData{Saved: r.URL.Query().Get("saved")})
+	return h.renderTrunks(w, r, v, http.StatusOK, trunksAdminData{Saved: r.URL.Query().Get("saved"), Deleted: r.URL.Query().Get("deleted")})
 }
 
 func (h *ctiHandlers) renderTrunks(w http.ResponseWriter, r *http.Request, v *visit, status int, d trunksAdminData) error {

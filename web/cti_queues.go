@@ -34,14 +34,26 @@ type queueJSON struct {
 	ServiceLevelS    int                  `json:"service_level_s"`
 	MissedLimit      int                  `json:"missed_limit"`
 	CallerPriorities []callerPriorityJSON `json:"caller_priorities"`
+	LevelPriorities  []levelPriorityJSON  `json:"level_priorities"`
+}
+
+// levelPriorityJSON gives callers whose matched customer has level (a code of table
+// customer_level) the priority.
+type levelPriorityJSON struct {
+	Level    string `json:"level"`
+	Priority int    `json:"priority"`
 }
 
 func toQueueJSON(q cti.Queue) queueJSON {
 	out := queueJSON{Name: q.Name, Strategy: string(q.Strategy), RingTimeoutS: int(q.RingTimeout / time.Second),
 		MaxWaitS: int(q.MaxWait / time.Second), Overflow: q.Overflow, WrapUpS: int(q.WrapUp / time.Second),
-		ServiceLevelS: int(q.ServiceLevel / time.Second), MissedLimit: q.MissedLimit, CallerPriorities: []callerPriorityJSON{}}
+		ServiceLevelS: int(q.ServiceLevel / time.Second), MissedLimit: q.MissedLimit, CallerPriorities: []callerPriorityJSON{},
+		LevelPriorities: []levelPriorityJSON{}}
 	for _, p := range q.CallerPriorities {
 		out.CallerPriorities = append(out.CallerPriorities, callerPriorityJSON{Caller: p.Caller, Priority: p.Priority})
+	}
+	for _, p := range q.LevelPriorities {
+		out.LevelPriorities = append(out.LevelPriorities, levelPriorityJSON{Level: p.Level, Priority: p.Priority})
 	}
 	return out
 }
@@ -74,7 +86,8 @@ func (h *ctiHandlers) getQueue(w http.ResponseWriter, r *http.Request, v *visit)
 	return nil
 }
 
-// putQueue adds or replaces a queue's settings, caller priorities included; calls see them at once.
+// putQueue adds or replaces a queue's settings, caller and customer-level priorities
+// included; calls see them at once.
 func (h *ctiHandlers) putQueue(w http.ResponseWriter, r *http.Request, v *visit) error {
 	if v.user.Tenant == nil {
 		return fault.Errorf(fault.Forbidden, "queues belong to a tenant: sign in as one of its users")
@@ -101,6 +114,9 @@ func (h *ctiHandlers) putQueue(w http.ResponseWriter, r *http.Request, v *visit)
 		ServiceLevel: time.Duration(req.ServiceLevelS) * time.Second, MissedLimit: req.MissedLimit}
 	for _, p := range req.CallerPriorities {
 		q.CallerPriorities = append(q.CallerPriorities, cti.CallerPriority{Caller: p.Caller, Priority: p.Priority})
+	}
+	for _, p := range req.LevelPriorities {
+		q.LevelPriorities = append(q.LevelPriorities, cti.LevelPriority{Level: p.Level, Priority: p.Priority})
 	}
 	if err := h.svc.SaveQueue(r.Context(), v.user.Tenant.Code, q); err != nil {
 		return err

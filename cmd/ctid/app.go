@@ -145,6 +145,14 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 	if err := a.startCTI(ctx); err != nil {
 		return nil, err
 	}
+	// Queues' VIP rules know a waiting caller's customer level from the customer data.
+	a.CTI.SetCustomerLevels(func(ctx context.Context, tenant, caller string) ([]string, error) {
+		t, err := a.Accounts.TenantByCode(ctx, tenant)
+		if err != nil {
+			return nil, err
+		}
+		return a.Objects.CustomerLevels(ctx, t, caller)
+	})
 	// The hub pushes assignments to consoles; the work-order service gives pops their open work
 	// orders and draft mapping: each needs the other, so the notifier reaches the hub late.
 	var hub *screenpop.Hub
