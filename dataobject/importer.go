@@ -213,7 +213,7 @@ func (s *Store) Import(ctx context.Context, t *account.Tenant, r io.Reader, opts
 	}
 	defer rows.Close()
 	im := &importer{s: s, t: t, loc: t.Location(), opts: opts, rows: rows, report: &ImportReport{}, start: time.Now(),
-		codes: newCodeCache(), seenPhones: map[string]int{}, seenUnique: map[string]int{}}
+		codes: newCodeCache(), phoneReader: newPhoneReader(t.Region), seenPhones: map[string]int{}, seenUnique: map[string]int{}}
 	if opts.Rejects != nil {
 		im.rejects = csv.NewWriter(opts.Rejects)
 	}
@@ -264,6 +264,8 @@ type importer struct {
 	header  []string
 	columns []*Field // per file column; nil for ignored system columns
 	codes   *codeCache
+	// phoneReader normalises the file's numbers (on the workers: it is read-only)
+	phoneReader *phoneReader
 	// first row of each phone key and unique value seen in the file
 	seenPhones map[string]int
 	seenUnique map[string]int
@@ -541,7 +543,7 @@ func (im *importer) validate(row int, cells []string) *pending {
 	for _, f := range im.o.Visible() {
 		if f.Type == TypePhone {
 			for _, raw := range phoneValues(p.values[f]) {
-				p.phones = append(p.phones, rowPhone{field: f, phone: Normalize(raw, im.t.Region)})
+				p.phones = append(p.phones, rowPhone{field: f, phone: im.phoneReader.Normalize(raw)})
 			}
 		}
 	}
