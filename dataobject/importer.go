@@ -266,6 +266,10 @@ type importer struct {
 	codes   *codeCache
 	// phoneReader normalises the file's numbers (on the workers: it is read-only)
 	phoneReader *phoneReader
+	sequence    string // of the object table's ids
+	// hadPhones: the object had numbers matched against callers when the import began, so
+	// the file's numbers are looked for among them
+	hadPhones bool
 	// first row of each phone key and unique value seen in the file
 	seenPhones map[string]int
 	seenUnique map[string]int
@@ -298,6 +302,9 @@ func (im *importer) run(ctx context.Context) error {
 		return err
 	}
 	im.o = o
+	if err := im.prepareDatabase(ctx); err != nil {
+		return err
+	}
 	header, err := im.rows.Next()
 	if err == io.EOF {
 		return fault.Errorf(fault.Invalid, "the file is empty: want a header row naming the fields")
@@ -341,6 +348,23 @@ func (im *importer) run(ctx context.Context) error {
 		im.progress(false)
 	}
 	return ctx.Err()
+}
+
+// prepareDatabase reads, once, what every chunk's statements need.
+func (im *importer) prepareDatabase(ctx context.Context) error {
+	// The import's statements are many and short: compiling them (PostgreSQL's cost
+	// estimates are those of tables growing in this transaction) costs more than it saves.
+	if _, err := im.tx.Exec(ctx, "SET LOCAL jit = off"); err != nil {
+		return fmt.Errorf("import settings: %w", err)
+	}
+	if err := im.tx.QueryRow(ctx, `SELECT pg_get_serial_sequence($1, 'id')`, im.o.Table).Scan(&im.sequence); err != nil {
+		return fmt.Errorf("id sequence of %s: %w", im.o.Table, err)
+	}
+	err := im.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM phone_keys WHERE active AND object_id = $1)`, im.o.ID).Scan(&im.hadPhones)
+	if err != nil {
+		return fmt.Errorf("phones of %s: %w", im.o.Key, err)
+	}
+	return nil
 }
 
 // importChunksAhead is how many chunks may be read and prepared ahead of the one being
@@ -677,12 +701,17 @@ func (im *importer) checkExisting(ctx context.Context, chunk []*pending) error {
 		}
 	}
 	owners := map[string]int64{}
-	if len(e164s)+len(stripped) > 0 {
-		// Numbers of fields matched against callers: those have indexes (partial, on active).
-		rows, err := im.tx.Query(ctx, `SELECT e164, record_id FROM phone_keys WHERE active AND object_id = $1 AND e164 = ANY($2)
-			UNION ALL
-			SELECT stripped, record_id FROM phone_keys WHERE active AND object_id = $1 AND e164 IS NULL AND stripped = ANY($3)`,
-			im.o.ID, e164s, stripped)
+	// Only numbers the object had before the import can be on its records: numbers that
+	// earlier rows of the file added are the file's own duplicates, which checkFile reports.
+	// So an object without numbers at the start (a first import) needs no lookups; as
+	// before, a record that another session saves during the import is not guarded against.
+	if im.hadPhones && len(e164s)+len(stripped) > 0 {
+		// Numbers of fields matched against callers: those have indexes (partial, on
+		// active). One index probe per number, whatever the planner believes of a table
+		// that grows in this transaction (it has no statistics of the new rows): given the
+		// arrays whole, it scanned all the object's keys for every chunk. "object_id + 0"
+		// keeps it from intersecting each probe with every key of the object.
+		rows, err := im.tx.Query(ctx, existingPhonesSQL, im.o.ID, e164s, stripped)
 		if err != nil {
 			return fmt.Errorf("check phone duplicates: %w", err)
 		}
@@ -719,6 +748,18 @@ func (im *importer) checkExisting(ctx context.Context, chunk []*pending) error {
 	}
 	return im.checkUnique(ctx, chunk)
 }
+
+// existingPhonesSQL finds which of the E.164 numbers $2 and stripped keys $3 (of numbers
+// without E.164) are on active records of object $1, with one such record each.
+const existingPhonesSQL = `SELECT key, id FROM (
+	SELECT k.key, (SELECT p.record_id FROM phone_keys p
+		WHERE p.active AND p.e164 = k.key AND p.object_id + 0 = $1 LIMIT 1) AS id
+	FROM unnest($2::text[]) AS k(key)
+	UNION ALL
+	SELECT k.key, (SELECT p.record_id FROM phone_keys p
+		WHERE p.active AND p.stripped = k.key AND p.e164 IS NULL AND p.object_id + 0 = $1 LIMIT 1)
+	FROM unnest($3::text[]) AS k(key)) AS found
+WHERE id IS NOT NULL`
 
 // checkReferences finds references to records that do not exist, with one query per
 // reference field and chunk.
@@ -806,7 +847,7 @@ func (im *importer) checkUnique(ctx context.Context, chunk []*pending) error {
 
 // copyRows writes new records and their phone keys with COPY.
 func (im *importer) copyRows(ctx context.Context, ps []*pending) error {
-	rows, err := im.tx.Query(ctx, `SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)`, im.o.Table, len(ps))
+	rows, err := im.tx.Query(ctx, `SELECT nextval($1::regclass) FROM generate_series(1, $2)`, im.sequence, len(ps))
 	if err != nil {
 		return fmt.Errorf("reserve ids: %w", err)
 	}

@@ -231,4 +231,16 @@ func TestImportAcrossChunks(t *testing.T) {
 	if rep.Imported != good || countCustomers(t, e) != good {
 		t.Fatalf("report = %+v, %d customers", rep, countCustomers(t, e))
 	}
+	// A second file: its rows in the second chunk are checked against the records too.
+	var more strings.Builder
+	more.WriteString("name,phones\n")
+	for i := range 6000 {
+		fmt.Fprintf(&more, "D%d,137%08d\n", i, i)
+	}
+	more.WriteString("Again,0086 139 0000 5555\n") // row 6002: customer C5555's number
+	rep, err = e.store.Import(ctx, e.tenant, strings.NewReader(more.String()), dataobject.ImportOptions{Object: "customer", Format: "csv"})
+	if fault.CodeOf(err) != fault.Invalid || rep.Rejected != 1 || countCustomers(t, e) != good ||
+		!strings.HasPrefix(rep.Errors[0].String(), "row 6002, column phones: phone 0086 139 0000 5555 already belongs to customer record") {
+		t.Fatalf("existing number in a later chunk: err = %v, report = %+v", err, rep)
+	}
 }
