@@ -47,7 +47,8 @@ type ImportOptions struct {
 	Duplicates Duplicate
 	Actor      account.Actor
 	Progress   func(Progress) // called now and then from the importing goroutine
-	// ExpectedRows is the number of data rows, for the ETA (ImportFile counts a CSV's lines).
+	// ExpectedRows is the number of data rows, for the ETA (0: ImportFile counts a CSV
+	// file's lines, Import an XLSX sheet's rows).
 	ExpectedRows int
 }
 
@@ -151,8 +152,9 @@ func (c csvRows) Next() ([]string, error) { return c.r.Read() }
 func (c csvRows) Close() error            { return nil }
 
 type xlsxRows struct {
-	f    *excelize.File
-	rows *excelize.Rows
+	f     *excelize.File
+	sheet string
+	rows  *excelize.Rows
 }
 
 func (x xlsxRows) Next() ([]string, error) {
@@ -163,6 +165,32 @@ func (x xlsxRows) Next() ([]string, error) {
 		return nil, io.EOF
 	}
 	return x.rows.Columns()
+}
+
+// dataRows is how many rows the sheet has after the header, for the progress's total and
+// ETA: from the sheet's dimension when it has one (Excel writes it), else by reading the
+// sheet through once (excelize's stream writer, which ctid's export uses, leaves it "A1").
+// Blank rows count: it is an estimate, as a CSV file's line count is.
+func (x xlsxRows) dataRows() int {
+	if ref, err := x.f.GetSheetDimension(x.sheet); err == nil {
+		if first, last, ok := strings.Cut(ref, ":"); ok {
+			_, from, err1 := excelize.CellNameToCoordinates(first)
+			_, to, err2 := excelize.CellNameToCoordinates(last)
+			if err1 == nil && err2 == nil && to > from {
+				return to - from
+			}
+		}
+	}
+	rows, err := x.f.Rows(x.sheet)
+	if err != nil {
+		return 0
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	return max(n-1, 0)
 }
 
 func (x xlsxRows) Close() error {
@@ -192,7 +220,7 @@ func openRows(r io.Reader, format string) (rowReader, error) {
 			f.Close()
 			return nil, fault.Errorf(fault.Invalid, "read sheet %q: %s", sheets[0], err)
 		}
-		return xlsxRows{f, rows}, nil
+		return xlsxRows{f: f, sheet: sheets[0], rows: rows}, nil
 	}
 	return nil, fault.Errorf(fault.Invalid, "unknown import format %q: want csv or xlsx", format)
 }
@@ -212,6 +240,9 @@ func (s *Store) Import(ctx context.Context, t *account.Tenant, r io.Reader, opts
 		return nil, err
 	}
 	defer rows.Close()
+	if x, ok := rows.(xlsxRows); ok && opts.ExpectedRows == 0 {
+		opts.ExpectedRows = x.dataRows()
+	}
 	im := &importer{s: s, t: t, loc: t.Location(), opts: opts, rows: rows, report: &ImportReport{}, start: time.Now(),
 		codes: newCodeCache(), phoneReader: newPhoneReader(t.Region), seenPhones: map[string]int{}, seenUnique: map[string]int{}}
 	if opts.Rejects != nil {
