@@ -734,8 +734,9 @@ func (im *importer) checkExisting(ctx context.Context, chunk []*pending) error {
 	owners := map[string]int64{}
 	// Only numbers the object had before the import can be on its records: numbers that
 	// earlier rows of the file added are the file's own duplicates, which checkFile reports.
-	// So an object without numbers at the start (a first import) needs no lookups; as
-	// before, a record that another session saves during the import is not guarded against.
+	// So an object without numbers at the start (a first import) needs no lookups. (A
+	// record that another session saves while the import runs is not looked for; no
+	// check could promise that, as the check and that save would race anyway.)
 	if im.hadPhones && len(e164s)+len(stripped) > 0 {
 		// Numbers of fields matched against callers: those have indexes (partial, on
 		// active). One index probe per number, whatever the planner believes of a table
