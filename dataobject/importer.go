@@ -47,7 +47,8 @@ type ImportOptions struct {
 	Duplicates Duplicate
 	Actor      account.Actor
 	Progress   func(Progress) // called now and then from the importing goroutine
-	// ExpectedRows is the number of data rows, for the ETA (ImportFile counts a CSV's lines).
+	// ExpectedRows is the number of data rows, for the ETA (0: ImportFile counts a CSV
+	// file's lines, Import an XLSX sheet's rows).
 	ExpectedRows int
 }
 
@@ -151,8 +152,9 @@ func (c csvRows) Next() ([]string, error) { return c.r.Read() }
 func (c csvRows) Close() error            { return nil }
 
 type xlsxRows struct {
-	f    *excelize.File
-	rows *excelize.Rows
+	f     *excelize.File
+	sheet string
+	rows  *excelize.Rows
 }
 
 func (x xlsxRows) Next() ([]string, error) {
@@ -163,6 +165,32 @@ func (x xlsxRows) Next() ([]string, error) {
 		return nil, io.EOF
 	}
 	return x.rows.Columns()
+}
+
+// dataRows is how many rows the sheet has after the header, for the progress's total and
+// ETA: from the sheet's dimension when it has one (Excel writes it), else by reading the
+// sheet through once (excelize's stream writer, which ctid's export uses, leaves it "A1").
+// Blank rows count: it is an estimate, as a CSV file's line count is.
+func (x xlsxRows) dataRows() int {
+	if ref, err := x.f.GetSheetDimension(x.sheet); err == nil {
+		if first, last, ok := strings.Cut(ref, ":"); ok {
+			_, from, err1 := excelize.CellNameToCoordinates(first)
+			_, to, err2 := excelize.CellNameToCoordinates(last)
+			if err1 == nil && err2 == nil && to > from {
+				return to - from
+			}
+		}
+	}
+	rows, err := x.f.Rows(x.sheet)
+	if err != nil {
+		return 0
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	return max(n-1, 0)
 }
 
 func (x xlsxRows) Close() error {
@@ -192,7 +220,7 @@ func openRows(r io.Reader, format string) (rowReader, error) {
 			f.Close()
 			return nil, fault.Errorf(fault.Invalid, "read sheet %q: %s", sheets[0], err)
 		}
-		return xlsxRows{f, rows}, nil
+		return xlsxRows{f: f, sheet: sheets[0], rows: rows}, nil
 	}
 	return nil, fault.Errorf(fault.Invalid, "unknown import format %q: want csv or xlsx", format)
 }
@@ -212,8 +240,11 @@ func (s *Store) Import(ctx context.Context, t *account.Tenant, r io.Reader, opts
 		return nil, err
 	}
 	defer rows.Close()
+	if x, ok := rows.(xlsxRows); ok && opts.ExpectedRows == 0 {
+		opts.ExpectedRows = x.dataRows()
+	}
 	im := &importer{s: s, t: t, loc: t.Location(), opts: opts, rows: rows, report: &ImportReport{}, start: time.Now(),
-		codes: newCodeCache(), seenPhones: map[string]int{}, seenUnique: map[string]int{}}
+		codes: newCodeCache(), phoneReader: newPhoneReader(t.Region), seenPhones: map[string]int{}, seenUnique: map[string]int{}}
 	if opts.Rejects != nil {
 		im.rejects = csv.NewWriter(opts.Rejects)
 	}
@@ -264,6 +295,12 @@ type importer struct {
 	header  []string
 	columns []*Field // per file column; nil for ignored system columns
 	codes   *codeCache
+	// phoneReader normalises the file's numbers (on the workers: it is read-only)
+	phoneReader *phoneReader
+	sequence    string // of the object table's ids
+	// hadPhones: the object had numbers matched against callers when the import began, so
+	// the file's numbers are looked for among them
+	hadPhones bool
 	// first row of each phone key and unique value seen in the file
 	seenPhones map[string]int
 	seenUnique map[string]int
@@ -296,6 +333,9 @@ func (im *importer) run(ctx context.Context) error {
 		return err
 	}
 	im.o = o
+	if err := im.prepareDatabase(ctx); err != nil {
+		return err
+	}
 	header, err := im.rows.Next()
 	if err == io.EOF {
 		return fault.Errorf(fault.Invalid, "the file is empty: want a header row naming the fields")
@@ -339,6 +379,23 @@ func (im *importer) run(ctx context.Context) error {
 		im.progress(false)
 	}
 	return ctx.Err()
+}
+
+// prepareDatabase reads, once, what every chunk's statements need.
+func (im *importer) prepareDatabase(ctx context.Context) error {
+	// The import's statements are many and short: compiling them (PostgreSQL's cost
+	// estimates are those of tables growing in this transaction) costs more than it saves.
+	if _, err := im.tx.Exec(ctx, "SET LOCAL jit = off"); err != nil {
+		return fmt.Errorf("import settings: %w", err)
+	}
+	if err := im.tx.QueryRow(ctx, `SELECT pg_get_serial_sequence($1, 'id')`, im.o.Table).Scan(&im.sequence); err != nil {
+		return fmt.Errorf("id sequence of %s: %w", im.o.Table, err)
+	}
+	err := im.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM phone_keys WHERE active AND object_id = $1)`, im.o.ID).Scan(&im.hadPhones)
+	if err != nil {
+		return fmt.Errorf("phones of %s: %w", im.o.Key, err)
+	}
+	return nil
 }
 
 // importChunksAhead is how many chunks may be read and prepared ahead of the one being
@@ -541,7 +598,7 @@ func (im *importer) validate(row int, cells []string) *pending {
 	for _, f := range im.o.Visible() {
 		if f.Type == TypePhone {
 			for _, raw := range phoneValues(p.values[f]) {
-				p.phones = append(p.phones, rowPhone{field: f, phone: Normalize(raw, im.t.Region)})
+				p.phones = append(p.phones, rowPhone{field: f, phone: im.phoneReader.Normalize(raw)})
 			}
 		}
 	}
@@ -675,12 +732,18 @@ func (im *importer) checkExisting(ctx context.Context, chunk []*pending) error {
 		}
 	}
 	owners := map[string]int64{}
-	if len(e164s)+len(stripped) > 0 {
-		// Numbers of fields matched against callers: those have indexes (partial, on active).
-		rows, err := im.tx.Query(ctx, `SELECT e164, record_id FROM phone_keys WHERE active AND object_id = $1 AND e164 = ANY($2)
-			UNION ALL
-			SELECT stripped, record_id FROM phone_keys WHERE active AND object_id = $1 AND e164 IS NULL AND stripped = ANY($3)`,
-			im.o.ID, e164s, stripped)
+	// Only numbers the object had before the import can be on its records: numbers that
+	// earlier rows of the file added are the file's own duplicates, which checkFile reports.
+	// So an object without numbers at the start (a first import) needs no lookups. (A
+	// record that another session saves while the import runs is not looked for; no
+	// check could promise that, as the check and that save would race anyway.)
+	if im.hadPhones && len(e164s)+len(stripped) > 0 {
+		// Numbers of fields matched against callers: those have indexes (partial, on
+		// active). One index probe per number, whatever the planner believes of a table
+		// that grows in this transaction (it has no statistics of the new rows): given the
+		// arrays whole, it scanned all the object's keys for every chunk. "object_id + 0"
+		// keeps it from intersecting each probe with every key of the object.
+		rows, err := im.tx.Query(ctx, existingPhonesSQL, im.o.ID, e164s, stripped)
 		if err != nil {
 			return fmt.Errorf("check phone duplicates: %w", err)
 		}
@@ -717,6 +780,18 @@ func (im *importer) checkExisting(ctx context.Context, chunk []*pending) error {
 	}
 	return im.checkUnique(ctx, chunk)
 }
+
+// existingPhonesSQL finds which of the E.164 numbers $2 and stripped keys $3 (of numbers
+// without E.164) are on active records of object $1, with one such record each.
+const existingPhonesSQL = `SELECT key, id FROM (
+	SELECT k.key, (SELECT p.record_id FROM phone_keys p
+		WHERE p.active AND p.e164 = k.key AND p.object_id + 0 = $1 LIMIT 1) AS id
+	FROM unnest($2::text[]) AS k(key)
+	UNION ALL
+	SELECT k.key, (SELECT p.record_id FROM phone_keys p
+		WHERE p.active AND p.stripped = k.key AND p.e164 IS NULL AND p.object_id + 0 = $1 LIMIT 1)
+	FROM unnest($3::text[]) AS k(key)) AS found
+WHERE id IS NOT NULL`
 
 // checkReferences finds references to records that do not exist, with one query per
 // reference field and chunk.
@@ -804,7 +879,7 @@ func (im *importer) checkUnique(ctx context.Context, chunk []*pending) error {
 
 // copyRows writes new records and their phone keys with COPY.
 func (im *importer) copyRows(ctx context.Context, ps []*pending) error {
-	rows, err := im.tx.Query(ctx, `SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)`, im.o.Table, len(ps))
+	rows, err := im.tx.Query(ctx, `SELECT nextval($1::regclass) FROM generate_series(1, $2)`, im.sequence, len(ps))
 	if err != nil {
 		return fmt.Errorf("reserve ids: %w", err)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xuri/excelize/v2"
+
 	"github.com/ctid/ctid/dataobject"
 	"github.com/ctid/ctid/fault"
 )
@@ -230,5 +232,61 @@ func TestImportAcrossChunks(t *testing.T) {
 	rep = must[*dataobject.ImportReport](t)(e.store.Import(ctx, e.tenant, strings.NewReader(b.String()), dataobject.ImportOptions{Object: "customer", Format: "csv"}))
 	if rep.Imported != good || countCustomers(t, e) != good {
 		t.Fatalf("report = %+v, %d customers", rep, countCustomers(t, e))
+	}
+	// A second file: its rows in the second chunk are checked against the records too.
+	var more strings.Builder
+	more.WriteString("name,phones\n")
+	for i := range 6000 {
+		fmt.Fprintf(&more, "D%d,137%08d\n", i, i)
+	}
+	more.WriteString("Again,0086 139 0000 5555\n") // row 6002: customer C5555's number
+	rep, err = e.store.Import(ctx, e.tenant, strings.NewReader(more.String()), dataobject.ImportOptions{Object: "customer", Format: "csv"})
+	if fault.CodeOf(err) != fault.Invalid || rep.Rejected != 1 || countCustomers(t, e) != good ||
+		!strings.HasPrefix(rep.Errors[0].String(), "row 6002, column phones: phone 0086 139 0000 5555 already belongs to customer record") {
+		t.Fatalf("existing number in a later chunk: err = %v, report = %+v", err, rep)
+	}
+}
+
+// An XLSX import reports its total rows (and so an ETA) from the start, as a CSV import
+// does: from the sheet's dimension as Excel writes it, or by counting the rows of a sheet
+// without one (excelize's stream writer, which ctid's export uses, leaves it "A1").
+func TestImportXLSXProgressTotal(t *testing.T) {
+	const n = 6000 // two chunks: a progress report comes before the end
+	for _, dimension := range []bool{true, false} {
+		t.Run(fmt.Sprintf("dimension %v", dimension), func(t *testing.T) {
+			e := newEnv(t, "CN", dataobject.Options{})
+			f := excelize.NewFile()
+			defer f.Close()
+			sheet := f.GetSheetName(0)
+			header := []any{"name", "phones"}
+			if dimension {
+				mustOK(t, f.SetSheetRow(sheet, "A1", &header))
+				for i := range n {
+					mustOK(t, f.SetSheetRow(sheet, fmt.Sprintf("A%d", i+2), &[]any{fmt.Sprintf("X%d", i), fmt.Sprintf("139%08d", i)}))
+				}
+			} else {
+				sw := must[*excelize.StreamWriter](t)(f.NewStreamWriter(sheet))
+				mustOK(t, sw.SetRow("A1", header))
+				for i := range n {
+					mustOK(t, sw.SetRow(fmt.Sprintf("A%d", i+2), []any{fmt.Sprintf("X%d", i), fmt.Sprintf("139%08d", i)}))
+				}
+				mustOK(t, sw.Flush())
+			}
+			path := filepath.Join(t.TempDir(), "customers.xlsx")
+			mustOK(t, f.SaveAs(path))
+			var seen []dataobject.Progress
+			rep := must[*dataobject.ImportReport](t)(e.store.ImportFile(context.Background(), e.tenant, path, dataobject.ImportOptions{
+				Object: "customer", Progress: func(p dataobject.Progress) { seen = append(seen, p) }}))
+			if rep.Imported != n || len(seen) < 2 {
+				t.Fatalf("report = %+v, %d progress reports", rep, len(seen))
+			}
+			first, last := seen[0], seen[len(seen)-1]
+			if first.Done || first.Rows != 5000 || first.Total != n || first.ETA() <= 0 {
+				t.Errorf("first progress = %+v (ETA %s), want 5000 of %d rows with an ETA", first, first.ETA(), n)
+			}
+			if !last.Done || last.Rows != n || last.Total != n {
+				t.Errorf("last progress = %+v", last)
+			}
+		})
 	}
 }

@@ -41,6 +41,27 @@ var (
 // fails: a number that does not parse keeps its raw form, digits and stripped key, and is
 // flagged not Valid.
 func Normalize(raw, region string) Phone {
+	return normalize(raw, region, nil)
+}
+
+// phoneReader normalises the numbers of one region, most of them by the region's phone
+// plan rather than libphonenumber (same results, a fraction of the time): for imports.
+type phoneReader struct {
+	region string
+	plan   *phonePlan // nil: libphonenumber for every number
+}
+
+func newPhoneReader(region string) *phoneReader {
+	return &phoneReader{region: region, plan: newPhonePlan(region)}
+}
+
+// Normalize is Normalize(raw, r.region).
+func (r *phoneReader) Normalize(raw string) Phone {
+	return normalize(raw, r.region, r.plan)
+}
+
+// normalize is Normalize, with plan (when not nil) tried before libphonenumber.
+func normalize(raw, region string, plan *phonePlan) Phone {
 	p := Phone{Raw: strings.TrimSpace(raw)}
 	number := callerPart(p.Raw)
 	if anonymous[strings.ToLower(strings.Trim(number, " <>\""))] {
@@ -64,6 +85,14 @@ func Normalize(raw, region string) Phone {
 	plus := strings.HasPrefix(strings.TrimLeftFunc(number, func(r rune) bool { return !unicode.IsDigit(r) && r != '+' && r != '＋' }), "+") ||
 		strings.HasPrefix(strings.TrimSpace(number), "＋")
 	p.Stripped = stripPrefixes(p.Digits, plus, region)
+	if plan != nil {
+		if e164, nsn, valid, ok := plan.number(p.Digits, plus); ok {
+			if e164 != "" {
+				p.E164, p.National, p.Valid = e164, nsn, valid
+			}
+			return p
+		}
+	}
 	// libphonenumber gets the digits (with + when typed) so that separators such as "、" or
 	// letters it does not expect cannot make it reject an otherwise readable number.
 	in := p.Digits
