@@ -181,7 +181,7 @@ func TestLookupUsesIndexes(t *testing.T) {
 		return err
 	}))
 	for _, caller := range []string{"13812345678", "+44 7700 900123", "913812345678", "020 7946 00001"} {
-		plan := must[string](t)(e.store.ExplainLookup(ctx, e.tenant, caller))
+		plan := must[string](t)(e.store.ExplainLookup(ctx, e.tenant, caller, false))
 		if strings.Contains(plan, "Seq Scan") || !strings.Contains(plan, "Index") {
 			t.Errorf("plan for %q scans:\n%s", caller, plan)
 		}
@@ -227,6 +227,13 @@ func FuzzNormalize(f *testing.F) {
 		}
 		if p.Anonymous && p.E164 != "" {
 			t.Fatalf("anonymous number with E.164 %q", p.E164)
+		}
+		// Lookup relies on these to probe fewer indexes (see lookupSQL).
+		if !strings.HasSuffix(p.Digits, p.Stripped) {
+			t.Fatalf("stripped %q is not a suffix of digits %q (raw %q)", p.Stripped, p.Digits, raw)
+		}
+		if (p.E164 == "") != (p.National == "") || !strings.HasSuffix(p.E164, p.National) {
+			t.Fatalf("E.164 %q does not end with national number %q (raw %q)", p.E164, p.National, raw)
 		}
 	})
 }

@@ -19,9 +19,9 @@ import (
 
 // Defaults of caller matching.
 const (
-	DefaultLastDigits  = 8  // last-N-digit matching, the weakest rule
-	DefaultLookupLimit = 10 // matches returned by Lookup
-	minLastDigits      = 6  // fewer digits would match half the city
+	DefaultLastDigits  = 8          // last-N-digit matching, the weakest rule
+	DefaultLookupLimit = 10         // matches returned by Lookup
+	minLastDigits      = lookupTail // fewer digits would match half the city (and phone_keys_tail is keyed by 6)
 )
 
 // FieldUsage names the saved queries that use field (a column) of an object's table; the
