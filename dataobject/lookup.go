@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -186,86 +185,6 @@ func (s *Store) lookupOnce(ctx context.Context, cat *lookupCatalogue, caller Pho
 		matches = append(matches, m)
 	}
 	return matches, total, stale, rows.Err()
-}
-
-// objectRef is what Lookup needs of an object.
-type objectRef struct{ key, table string }
-
-// lookupCatalogue is what Lookup needs of a tenant's catalogue, with its statement built.
-// Objects are never deleted and their tables never change; a field's key can (rename),
-// so the Store forgets a tenant's catalogue whenever it changes one of its objects or
-// fields, and Lookup reads it again when a match names something it does not know.
-type lookupCatalogue struct {
-	sql     string
-	objects map[int64]objectRef
-	records map[int64]bool   // objects the statement reads records of
-	fields  map[int64]string // phone field id → key
-}
-
-type lookupCache struct {
-	mu   sync.Mutex
-	cats map[string]*lookupCatalogue // by schema
-}
-
-// forgetLookup drops the catalogue Lookup keeps for schema, after a change to it.
-func (s *Store) forgetLookup(schema string) {
-	s.lookups.mu.Lock()
-	delete(s.lookups.cats, schema)
-	s.lookups.mu.Unlock()
-}
-
-func (s *Store) lookupCatalogue(ctx context.Context, schema string, fresh bool) (*lookupCatalogue, error) {
-	if !fresh {
-		s.lookups.mu.Lock()
-		cat := s.lookups.cats[schema]
-		s.lookups.mu.Unlock()
-		if cat != nil {
-			return cat, nil
-		}
-	}
-	rows, err := s.pool.Query(ctx, `SELECT o.id, o.key, o.table_name, f.id, f.key, f.match_caller
-		FROM `+pgx.Identifier{schema, "data_objects"}.Sanitize()+` o
-		LEFT JOIN `+pgx.Identifier{schema, "data_fields"}.Sanitize()+` f ON f.object_id = o.id AND f.type = 'phone'
-		ORDER BY o.id`)
-	if err != nil {
-		return nil, fmt.Errorf("read catalogue: %w", err)
-	}
-	cat := &lookupCatalogue{objects: map[int64]objectRef{}, records: map[int64]bool{}, fields: map[int64]string{}}
-	var branches []string
-	for rows.Next() {
-		var objectID int64
-		var ref objectRef
-		var fieldID *int64
-		var fieldKey *string
-		var match *bool
-		if err := rows.Scan(&objectID, &ref.key, &ref.table, &fieldID, &fieldKey, &match); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read catalogue: %w", err)
-		}
-		cat.objects[objectID] = ref
-		if fieldID != nil {
-			cat.fields[*fieldID] = *fieldKey
-		}
-		if match != nil && *match && !cat.records[objectID] {
-			cat.records[objectID] = true
-			branches = append(branches, fmt.Sprintf(lookupRecordSQL, objectID, pgx.Identifier{schema, ref.table}.Sanitize()))
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read catalogue: %w", err)
-	}
-	doc := "NULL::jsonb"
-	if len(branches) > 0 {
-		doc = "CASE b.object_id " + strings.Join(branches, " ") + " END"
-	}
-	cat.sql = fmt.Sprintf(lookupRecordsSQL, fmt.Sprintf(lookupSQL, pgx.Identifier{schema, "phone_keys"}.Sanitize()), doc)
-	s.lookups.mu.Lock()
-	if s.lookups.cats == nil {
-		s.lookups.cats = map[string]*lookupCatalogue{}
-	}
-	s.lookups.cats[schema] = cat
-	s.lookups.mu.Unlock()
-	return cat, nil
 }
 
 // ExplainLookup returns PostgreSQL's plan of the caller-matching statement for caller, to
