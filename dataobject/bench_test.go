@@ -104,6 +104,27 @@ func BenchmarkLookupMillion(b *testing.B) {
 		fmt.Printf("lookup_%s_buffers: %.1f shared buffers/lookup (%d customers, mean of %d EXPLAIN (ANALYZE, BUFFERS))\n",
 			k.name, float64(bufs)/lookupBufferSamples, n, lookupBufferSamples)
 	}
+	generic, custom := lookupPlans(b, e)
+	fmt.Printf("lookup_generic_plans: %.1f %% (%d of %d lookup executions ran the connection's generic plan, the rest were planned for their values)\n",
+		100*float64(generic)/float64(max(generic+custom, 1)), generic, generic+custom)
+}
+
+// lookupPlans counts, over the pool's idle connections, the executions of Lookup's
+// prepared statement that ran a generic plan and those that were planned for their values.
+func lookupPlans(tb testing.TB, e *env) (generic, custom int64) {
+	tb.Helper()
+	ctx := context.Background()
+	for _, c := range e.pool.AcquireAllIdle(ctx) {
+		var g, cu int64
+		err := c.QueryRow(ctx, `SELECT coalesce(sum(generic_plans), 0)::bigint, coalesce(sum(custom_plans), 0)::bigint
+			FROM pg_prepared_statements WHERE statement LIKE 'WITH best AS%'`).Scan(&g, &cu)
+		c.Release()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		generic, custom = generic+g, custom+cu
+	}
+	return generic, custom
 }
 
 // lookupBufferSamples: lookups explained per match kind to count the buffers they read.
