@@ -129,6 +129,7 @@ func (s *Store) WatchCatalogue(ctx context.Context) {
 	for ctx.Err() == nil {
 		err := s.watchCatalogue(ctx)
 		s.lookups.setListening(false)
+		s.metrics.catalogueListening.Set(0)
 		if ctx.Err() != nil {
 			return
 		}
@@ -151,6 +152,7 @@ func (s *Store) watchCatalogue(ctx context.Context) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	s.lookups.setListening(true)
+	s.metrics.catalogueListening.Set(1)
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
