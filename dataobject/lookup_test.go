@@ -197,6 +197,12 @@ func TestLookupUsesIndexes(t *testing.T) {
 	for i := range 20 {
 		must[*dataobject.LookupResult](t)(store.Lookup(ctx, e.tenant, fmt.Sprintf("138%08d", 12345678+i)))
 	}
+	var version int
+	mustOK(t, one.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version))
+	if version < 140000 {
+		t.Logf("PostgreSQL %d does not count generic plans (14 does)", version)
+		return
+	}
 	var generic, custom int64
 	mustOK(t, one.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE 'WITH best AS%'`).Scan(&generic, &custom))
 	if generic != 15 || custom != 5 {
