@@ -32,12 +32,17 @@ type catalogueChange struct {
 
 // changeCatalogue runs fn, a change to t's catalogue, in a transaction scoped to t and
 // writes the audit-log entry fn returns in the same transaction: a change is made and
-// logged, or neither. Lookup reads the tenant's catalogue again afterwards.
+// logged, or neither. Lookup reads the tenant's catalogue again afterwards, in this
+// process and, told by a notification sent at commit, in every other (WatchCatalogue).
 func (s *Store) changeCatalogue(ctx context.Context, t *account.Tenant, actor account.Actor, fn func(tx pgx.Tx) (catalogueChange, error)) error {
-	defer s.forgetLookup(t.Scope().Schema)
+	schema := t.Scope().Schema
+	defer s.forgetLookup(schema)
 	return s.inTenant(ctx, t, func(tx pgx.Tx) error {
 		c, err := fn(tx)
 		if err != nil {
+			return err
+		}
+		if err := announceCatalogueChange(ctx, tx, schema); err != nil {
 			return err
 		}
 		return account.Audit(ctx, tx, t.ID, actor, c.action, c.target, c.detail)

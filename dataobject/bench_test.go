@@ -56,21 +56,22 @@ func BenchmarkLookupMillion(b *testing.B) {
 	}
 	kinds := []struct {
 		name, reason string
+		total        int
 		caller       func(i int) string
 	}{
-		{"exact", dataobject.ReasonExact, func(i int) string { return fmt.Sprintf("+86 139 %08d", i) }},
-		{"national", dataobject.ReasonNational, func(i int) string { return fmt.Sprintf("+44 10 6%07d", i) }},
-		{"last_digits", dataobject.ReasonLastDigits, func(i int) string { return fmt.Sprintf("9139%08d", i) }},
+		{"exact", dataobject.ReasonExact, 1, func(i int) string { return fmt.Sprintf("+86 139 %08d", i) }},
+		{"national", dataobject.ReasonNational, 1, func(i int) string { return fmt.Sprintf("+44 10 6%07d", i) }},
+		{"last_digits", dataobject.ReasonLastDigits, 1, func(i int) string { return fmt.Sprintf("9139%08d", i) }},
+		{"none", dataobject.ReasonNone, 0, func(i int) string { return fmt.Sprintf("+86 137 9%07d", i) }},
 	}
 	for _, k := range kinds {
-		plan, err := e.store.ExplainLookup(ctx, e.tenant, k.caller(n/2))
+		plan, err := e.store.ExplainLookup(ctx, e.tenant, k.caller(n/2), false)
 		if err != nil {
 			b.Fatal(err)
 		}
 		if strings.Contains(plan, "Seq Scan") {
 			b.Errorf("%s lookup plan scans:\n%s", k.name, plan)
 		}
-		fmt.Printf("plan %s:\n%s\n", k.name, plan)
 		lat := make([]time.Duration, 0, *benchLookups)
 		for j := 0; j < *benchLookups; j++ {
 			caller := k.caller(rand.IntN(n))
@@ -80,7 +81,7 @@ func BenchmarkLookupMillion(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if res.Reason != k.reason || res.Total != 1 {
+			if res.Reason != k.reason || res.Total != k.total {
 				b.Fatalf("%s %q: reason %s total %d", k.name, caller, res.Reason, res.Total)
 			}
 		}
@@ -88,7 +89,72 @@ func BenchmarkLookupMillion(b *testing.B) {
 		busy := contention()
 		fmt.Printf("lookup_%s_p50: %.3f ms (%d customers, %d lookups, one statement each%s)\n", k.name, ms(lat[len(lat)/2]), n, len(lat), busy)
 		fmt.Printf("lookup_%s_p99: %.3f ms (%d customers, %d lookups, one statement each%s)\n", k.name, ms(lat[len(lat)*99/100]), n, len(lat), busy)
+		// Shared buffers read per lookup: the machine-independent cost of the statement.
+		var bufs int
+		for j := range lookupBufferSamples {
+			plan, err := e.store.ExplainLookup(ctx, e.tenant, k.caller(rand.IntN(n)), true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if j == 0 {
+				fmt.Printf("plan %s:\n%s\n", k.name, plan)
+			}
+			bufs += topBuffers(b, plan)
+		}
+		fmt.Printf("lookup_%s_buffers: %.1f shared buffers/lookup (%d customers, mean of %d EXPLAIN (ANALYZE, BUFFERS))\n",
+			k.name, float64(bufs)/lookupBufferSamples, n, lookupBufferSamples)
 	}
+	generic, custom := lookupPlans(b, e)
+	fmt.Printf("lookup_generic_plans: %.1f %% (%d of %d lookup executions ran the connection's generic plan, the rest were planned for their values)\n",
+		100*float64(generic)/float64(max(generic+custom, 1)), generic, generic+custom)
+}
+
+// lookupPlans counts, over the pool's idle connections, the executions of Lookup's
+// prepared statement that ran a generic plan and those that were planned for their values.
+func lookupPlans(tb testing.TB, e *env) (generic, custom int64) {
+	tb.Helper()
+	ctx := context.Background()
+	for _, c := range e.pool.AcquireAllIdle(ctx) {
+		var g, cu int64
+		err := c.QueryRow(ctx, `SELECT coalesce(sum(generic_plans), 0)::bigint, coalesce(sum(custom_plans), 0)::bigint
+			FROM pg_prepared_statements WHERE statement LIKE 'WITH best AS%'`).Scan(&g, &cu)
+		c.Release()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		generic, custom = generic+g, custom+cu
+	}
+	return generic, custom
+}
+
+// lookupBufferSamples: lookups explained per match kind to count the buffers they read.
+const lookupBufferSamples = 200
+
+// topBuffers is the shared buffers (hit and read) of the top node of an EXPLAIN (ANALYZE,
+// BUFFERS) plan, which counts those of every node below it.
+func topBuffers(tb testing.TB, plan string) int {
+	tb.Helper()
+	for _, line := range strings.Split(plan, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "Buffers: shared") {
+			continue
+		}
+		n := 0
+		for _, f := range strings.Fields(strings.TrimPrefix(line, "Buffers: shared")) {
+			for _, kind := range []string{"hit=", "read="} {
+				if v, ok := strings.CutPrefix(strings.TrimSuffix(f, ","), kind); ok {
+					x, err := strconv.Atoi(v)
+					if err != nil {
+						tb.Fatalf("buffers in %q: %v", line, err)
+					}
+					n += x
+				}
+			}
+		}
+		return n
+	}
+	tb.Fatalf("no buffers in plan:\n%s", plan)
+	return 0
 }
 
 // contention notes, for a figure's conditions, that other work shared the machine: the

@@ -3,11 +3,11 @@ package dataobject
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,33 +48,49 @@ type LookupResult struct {
 }
 
 // lookupSQL finds the best match per record among the active phone keys and ranks the
-// records. Every condition is on an indexed column of phone_keys: equality for the three
-// keys, and a range on the reversed digits for last-N (a prefix of the reversed string).
+// records. Each probe is an index read of phone_keys, and only three are needed:
+//   - exact E.164 matches are among the national ones: E.164 is "+", the country code and
+//     the national number, and country codes are prefix-free. The CASE tells them apart.
+//   - the last N digits (a prefix of the reversed digits, in phone_keys_tail: equality on
+//     the last 6, whose estimate lets PostgreSQL keep one generic plan, then a range).
+//   - the stripped digits, only when the caller's are shorter than N ($4, else NULL: a btree
+//     probe for NULL reads nothing): stripped digits are a suffix of all the digits, so
+//     longer equal ones share their last N digits and the last-N probe finds them.
+//
+// $1 E.164, $2 national, $3 stripped (for the rank), $4 stripped (for the probe), $5 the
+// last 6 digits reversed, $6 and $7 the range of the last N, $8 the limit.
 const lookupSQL = `SELECT object_id, record_id, field_id, raw, rank, contact_at, count(*) OVER () AS total
 FROM (
 	SELECT DISTINCT ON (object_id, record_id) object_id, record_id, field_id, raw, contact_at,
 		CASE WHEN e164 = $1 THEN 1 WHEN national = $2 THEN 2 WHEN stripped = $3 THEN 3 ELSE 4 END AS rank
 	FROM %s
-	WHERE active AND (e164 = $1 OR national = $2 OR stripped = $3 OR (rev_digits >= $4 AND rev_digits < $5))
+	WHERE active AND (national = $2 OR stripped = $4 OR (left(rev_digits, 6) = $5 AND rev_digits >= $6 AND rev_digits < $7))
 	ORDER BY object_id, record_id, rank, contact_at DESC
 ) best
 ORDER BY rank, contact_at DESC, record_id DESC
-LIMIT $6`
+LIMIT $8`
+
+// lookupTail is the number of last digits phone_keys_tail is keyed by (minLastDigits).
+const lookupTail = 6
 
 // lookupArgs are the parameters of lookupSQL for caller p; keys p lacks are NULL and
 // never match.
 func (s *Store) lookupArgs(p Phone) []any {
-	var from, to *string
+	var tail, from, to *string
 	if len(p.Digits) >= s.opts.LastDigits {
 		f := reverse(p.Digits)[:s.opts.LastDigits]
 		t := f + ":" // ':' follows '9': every string starting with f sorts below it
-		from, to = &f, &t
+		l := f[:lookupTail]
+		tail, from, to = &l, &f, &t
 	}
-	var stripped *string
+	var stripped, strippedProbe *string
 	if len(p.Stripped) >= minLookupDigits {
 		stripped = &p.Stripped
+		if len(p.Stripped) < s.opts.LastDigits {
+			strippedProbe = stripped
+		}
 	}
-	return []any{nullIfEmpty(p.E164), nullIfEmpty(p.National), stripped, from, to, s.opts.LookupLimit}
+	return []any{nullIfEmpty(p.E164), nullIfEmpty(p.National), stripped, strippedProbe, tail, from, to, s.opts.LookupLimit}
 }
 
 // schemaRE is db's rule for tenant schemas, checked again where a name is built without
@@ -171,89 +187,12 @@ func (s *Store) lookupOnce(ctx context.Context, cat *lookupCatalogue, caller Pho
 	return matches, total, stale, rows.Err()
 }
 
-// objectRef is what Lookup needs of an object.
-type objectRef struct{ key, table string }
-
-// lookupCatalogue is what Lookup needs of a tenant's catalogue, with its statement built.
-// Objects are never deleted and their tables never change; a field's key can (rename),
-// so the Store forgets a tenant's catalogue whenever it changes one of its objects or
-// fields, and Lookup reads it again when a match names something it does not know.
-type lookupCatalogue struct {
-	sql     string
-	objects map[int64]objectRef
-	records map[int64]bool   // objects the statement reads records of
-	fields  map[int64]string // phone field id → key
-}
-
-type lookupCache struct {
-	mu   sync.Mutex
-	cats map[string]*lookupCatalogue // by schema
-}
-
-// forgetLookup drops the catalogue Lookup keeps for schema, after a change to it.
-func (s *Store) forgetLookup(schema string) {
-	s.lookups.mu.Lock()
-	delete(s.lookups.cats, schema)
-	s.lookups.mu.Unlock()
-}
-
-func (s *Store) lookupCatalogue(ctx context.Context, schema string, fresh bool) (*lookupCatalogue, error) {
-	if !fresh {
-		s.lookups.mu.Lock()
-		cat := s.lookups.cats[schema]
-		s.lookups.mu.Unlock()
-		if cat != nil {
-			return cat, nil
-		}
-	}
-	rows, err := s.pool.Query(ctx, `SELECT o.id, o.key, o.table_name, f.id, f.key, f.match_caller
-		FROM `+pgx.Identifier{schema, "data_objects"}.Sanitize()+` o
-		LEFT JOIN `+pgx.Identifier{schema, "data_fields"}.Sanitize()+` f ON f.object_id = o.id AND f.type = 'phone'
-		ORDER BY o.id`)
-	if err != nil {
-		return nil, fmt.Errorf("read catalogue: %w", err)
-	}
-	cat := &lookupCatalogue{objects: map[int64]objectRef{}, records: map[int64]bool{}, fields: map[int64]string{}}
-	var branches []string
-	for rows.Next() {
-		var objectID int64
-		var ref objectRef
-		var fieldID *int64
-		var fieldKey *string
-		var match *bool
-		if err := rows.Scan(&objectID, &ref.key, &ref.table, &fieldID, &fieldKey, &match); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read catalogue: %w", err)
-		}
-		cat.objects[objectID] = ref
-		if fieldID != nil {
-			cat.fields[*fieldID] = *fieldKey
-		}
-		if match != nil && *match && !cat.records[objectID] {
-			cat.records[objectID] = true
-			branches = append(branches, fmt.Sprintf(lookupRecordSQL, objectID, pgx.Identifier{schema, ref.table}.Sanitize()))
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read catalogue: %w", err)
-	}
-	doc := "NULL::jsonb"
-	if len(branches) > 0 {
-		doc = "CASE b.object_id " + strings.Join(branches, " ") + " END"
-	}
-	cat.sql = fmt.Sprintf(lookupRecordsSQL, fmt.Sprintf(lookupSQL, pgx.Identifier{schema, "phone_keys"}.Sanitize()), doc)
-	s.lookups.mu.Lock()
-	if s.lookups.cats == nil {
-		s.lookups.cats = map[string]*lookupCatalogue{}
-	}
-	s.lookups.cats[schema] = cat
-	s.lookups.mu.Unlock()
-	return cat, nil
-}
-
-// ExplainLookup returns PostgreSQL's plan of the caller-matching query for caller, to show
-// (in tests and benchmarks) that it reads indexes only.
-func (s *Store) ExplainLookup(ctx context.Context, t *account.Tenant, caller string) (string, error) {
+// ExplainLookup returns PostgreSQL's plan of the caller-matching statement for caller, to
+// show (in tests and benchmarks) that it reads indexes only. It is the generic plan, the
+// one each connection keeps for Lookup's prepared statement once it has run it a few times
+// (PostgreSQL plans the first five calls for their values). analyze runs the statement too
+// (EXPLAIN (ANALYZE, BUFFERS)): the plan then tells the rows and shared buffers each node read.
+func (s *Store) ExplainLookup(ctx context.Context, t *account.Tenant, caller string, analyze bool) (string, error) {
 	schema := t.Scope().Schema
 	if !schemaRE.MatchString(schema) {
 		return "", fmt.Errorf("explain lookup: bad schema name %q", schema)
@@ -262,11 +201,42 @@ func (s *Store) ExplainLookup(ctx context.Context, t *account.Tenant, caller str
 	if err != nil {
 		return "", fmt.Errorf("explain lookup: %w", err)
 	}
-	rows, err := s.pool.Query(ctx, "EXPLAIN "+cat.sql, s.lookupArgs(Normalize(caller, t.Region))...)
+	args := s.lookupArgs(Normalize(caller, t.Region))
+	params := make([]string, len(args))
+	for i := range args {
+		params[i] = fmt.Sprintf("$%d", i+1)
+	}
+	explain := "EXPLAIN "
+	if analyze {
+		explain = "EXPLAIN (ANALYZE, BUFFERS) "
+	}
+	c, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return "", fmt.Errorf("explain lookup: %w", err)
 	}
-	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	defer c.Release()
+	if _, err := c.Exec(ctx, "PREPARE ctid_explain_lookup AS "+cat.sql); err != nil {
+		return "", fmt.Errorf("explain lookup: %w", err)
+	}
+	var lines []string
+	err = pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = force_generic_plan"); err != nil {
+			return err
+		}
+		// EXPLAIN EXECUTE takes no bound parameters: pgx sends the values as quoted literals.
+		rows, err := tx.Query(ctx, explain+"EXECUTE ctid_explain_lookup ("+strings.Join(params, ", ")+")",
+			append([]any{pgx.QueryExecModeSimpleProtocol}, args...)...)
+		if err != nil {
+			return err
+		}
+		lines, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if _, errDrop := c.Exec(context.WithoutCancel(ctx), "DEALLOCATE ctid_explain_lookup"); errDrop != nil {
+		// The statement would stay on the connection: close it rather than return it to the pool.
+		c.Conn().Close(context.WithoutCancel(ctx)) //nolint:errcheck
+		err = errors.Join(err, errDrop)
+	}
 	if err != nil {
 		return "", fmt.Errorf("explain lookup: %w", err)
 	}

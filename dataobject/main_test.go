@@ -16,6 +16,7 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 
 type env struct {
 	pool     *pgxpool.Pool
+	url      string // of the test's database
 	accounts *account.Store
 	store    *dataobject.Store
 	tenant   *account.Tenant
@@ -25,13 +26,13 @@ type env struct {
 // newEnv gives a test a fresh database with one tenant of region and a Store on it.
 func newEnv(tb testing.TB, region string, opts dataobject.Options) *env {
 	tb.Helper()
-	pool, _ := dbtest.NewDatabase(tb)
+	pool, url := dbtest.NewDatabase(tb)
 	accounts := account.NewStore(pool, account.LoginLimits{}, 0)
 	ten, err := accounts.CreateTenant(context.Background(), account.NewTenant{Code: "acme", Name: "Acme", Region: region}, account.CLI)
 	if err != nil {
 		tb.Fatalf("create tenant: %v", err)
 	}
-	return &env{pool: pool, accounts: accounts, tenant: ten, admin: account.Actor{UserID: 0, Name: "test-admin"},
+	return &env{pool: pool, url: url, accounts: accounts, tenant: ten, admin: account.Actor{UserID: 0, Name: "test-admin"},
 		store: dataobject.New(pool, nil, prometheus.NewRegistry(), opts)}
 }
 

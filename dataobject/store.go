@@ -19,9 +19,9 @@ import (
 
 // Defaults of caller matching.
 const (
-	DefaultLastDigits  = 8  // last-N-digit matching, the weakest rule
-	DefaultLookupLimit = 10 // matches returned by Lookup
-	minLastDigits      = 6  // fewer digits would match half the city
+	DefaultLastDigits  = 8          // last-N-digit matching, the weakest rule
+	DefaultLookupLimit = 10         // matches returned by Lookup
+	minLastDigits      = lookupTail // fewer digits would match half the city (and phone_keys_tail is keyed by 6)
 )
 
 // FieldUsage names the saved queries that use field (a column) of an object's table; the
@@ -66,9 +66,10 @@ func (s *Store) inTenant(ctx context.Context, t *account.Tenant, fn func(pgx.Tx)
 }
 
 type metrics struct {
-	lookups       *prometheus.CounterVec
-	lookupSeconds prometheus.Histogram
-	importedRows  prometheus.Counter
+	lookups            *prometheus.CounterVec
+	lookupSeconds      prometheus.Histogram
+	importedRows       prometheus.Counter
+	catalogueListening prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -86,9 +87,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "ctid_dataobject_imported_rows_total",
 			Help: "Records written by imports.",
 		}),
+		catalogueListening: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ctid_dataobject_catalogue_listening",
+			Help: "1 while catalogue changes made by other processes reach this one's lookups at once (0: within 5 s).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.lookups, m.lookupSeconds, m.importedRows)
+		reg.MustRegister(m.lookups, m.lookupSeconds, m.importedRows, m.catalogueListening)
 	}
 	return m
 }

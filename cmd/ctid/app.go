@@ -142,6 +142,8 @@ func Start(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *App, err e
 		return nil, err
 	}
 	a.Objects = dataobject.New(a.Pool, logger, a.registry, dataobject.Options{FieldUsage: query.FieldUsers})
+	// Lookup keeps each tenant's catalogue: changes made by other ctid processes reach it here.
+	a.background(func(ctx context.Context) error { a.Objects.WatchCatalogue(ctx); return nil })
 	if err := a.startCTI(ctx); err != nil {
 		return nil, err
 	}
