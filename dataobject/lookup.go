@@ -119,7 +119,7 @@ const lookupRecordSQL = `WHEN %d THEN (SELECT to_jsonb(x) - 'deleted_at' FROM %s
 // tenant's own and the tables come from its catalogue, so the statement reads nothing else.
 func (s *Store) Lookup(ctx context.Context, t *account.Tenant, caller string) (*LookupResult, error) {
 	start := time.Now()
-	res := &LookupResult{Caller: Normalize(caller, t.Region), Reason: ReasonNone}
+	res := &LookupResult{Caller: s.phoneReader(t.Region).Normalize(caller), Reason: ReasonNone}
 	defer func() {
 		s.metrics.lookups.WithLabelValues(res.Reason).Inc()
 		s.metrics.lookupSeconds.Observe(time.Since(start).Seconds())
@@ -201,7 +201,7 @@ func (s *Store) ExplainLookup(ctx context.Context, t *account.Tenant, caller str
 	if err != nil {
 		return "", fmt.Errorf("explain lookup: %w", err)
 	}
-	args := s.lookupArgs(Normalize(caller, t.Region))
+	args := s.lookupArgs(s.phoneReader(t.Region).Normalize(caller))
 	params := make([]string, len(args))
 	for i := range args {
 		params[i] = fmt.Sprintf("$%d", i+1)

@@ -8,6 +8,7 @@ package dataobject
 import (
 	"context"
 	"log/slog"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -43,6 +44,7 @@ type Store struct {
 	metrics *metrics
 	opts    Options
 	lookups lookupCache
+	readers sync.Map // region → *phoneReader, for callers' numbers
 }
 
 // New makes a Store on pool. reg receives the package's metrics (nil: not registered).
@@ -58,6 +60,16 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, reg prometheus.Registerer, opt
 		opts.LookupLimit = DefaultLookupLimit
 	}
 	return &Store{pool: pool, log: logger.With("component", "dataobject"), metrics: newMetrics(reg), opts: opts}
+}
+
+// phoneReader returns the Store's reader of region's numbers, built once per region: a
+// caller's number is read by the region's phone plan, not libphonenumber, when it can be.
+func (s *Store) phoneReader(region string) *phoneReader {
+	if r, ok := s.readers.Load(region); ok {
+		return r.(*phoneReader)
+	}
+	r, _ := s.readers.LoadOrStore(region, newPhoneReader(region))
+	return r.(*phoneReader)
 }
 
 // inTenant runs fn in a transaction scoped to t's schema.
