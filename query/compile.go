@@ -274,10 +274,12 @@ func (c *compiler) compile(req Request) (*Plan, error) {
 		// stopping at the page's size, then the merged rows cut to the page. Each id's
 		// predicate replaces the "= ANY" one; every other predicate stays inside.
 		inner := make([]string, len(pageWhere))
+		replaced := 0
 		for i, w := range pageWhere {
 			inner[i] = w
 			if w == fn.pred {
 				inner[i] = fn.col + " = " + fanAlias + ".id"
+				replaced++
 			}
 		}
 		outer := make([]string, len(keyset))
@@ -287,9 +289,13 @@ func (c *compiler) compile(req Request) (*Plan, error) {
 				outer[i] += " DESC"
 			}
 		}
-		p.SQL = "SELECT f.* FROM unnest(" + fn.arg + "::bigint[]) AS " + fanAlias + "(id) CROSS JOIN LATERAL (SELECT " +
-			strings.Join(selects, ", ") + from + " WHERE " + strings.Join(inner, " AND ") + orderSQL + limit + ") AS f" +
-			" ORDER BY " + strings.Join(outer, ", ") + limit
+		// Only when the list is one predicate of the filter, which it replaces: otherwise
+		// each id's rows would come once per id (the plain form stays).
+		if replaced == 1 {
+			p.SQL = "SELECT f.* FROM unnest(" + fn.arg + "::bigint[]) AS " + fanAlias + "(id) CROSS JOIN LATERAL (SELECT " +
+				strings.Join(selects, ", ") + from + " WHERE " + strings.Join(inner, " AND ") + orderSQL + limit + ") AS f" +
+				" ORDER BY " + strings.Join(outer, ", ") + limit
+		}
 	}
 	p.Args = c.b.args
 	return p, nil
