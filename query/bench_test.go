@@ -35,6 +35,8 @@ const (
 	benchLoadChunk  = 1_000_000
 	benchAgentBase  = 1001
 	benchTeamSize   = 20
+	benchQuietTeam  = 99   // a team with no calls
+	benchQuietBase  = 9001 // its agents' ids
 )
 
 // BenchmarkQueryStatistics (make bench-query): 12 months of CDRs of 200 agents, generated in
@@ -95,6 +97,10 @@ func BenchmarkQueryStatistics(b *testing.B) {
 	for i := range benchAgents {
 		people = append(people, query.Person{ID: int64(benchAgentBase + i), Name: fmt.Sprintf("agent %d", i), Agent: true, TeamID: int64(1 + i/benchTeamSize)})
 	}
+	// A new team whose agents took no calls yet: the worst case of reading a page by time.
+	for i := range benchTeamSize {
+		people = append(people, query.Person{ID: int64(benchQuietBase + i), Name: fmt.Sprintf("new agent %d", i), Agent: true, TeamID: benchQuietTeam})
+	}
 	env := func() *query.Env {
 		return &query.Env{Now: now, Loc: tn.Location(), Viewer: query.ViewerOf(admin), People: people}
 	}
@@ -136,6 +142,12 @@ func BenchmarkQueryStatistics(b *testing.B) {
 	}
 	d = p95("call history team", history, team, 50)
 	fmt.Printf("call history first page, team of %d agents p95: %.1f ms (%s; last month, 50 rows and totals)\n", benchTeamSize, ms(d), cond)
+	quiet := url.Values{"period": {"last_month"}, "team": {strconv.Itoa(benchQuietTeam)}}
+	if os.Getenv("CTIDTEST_QUERY_EXPLAIN") != "" {
+		explainAnalyze(b, svc, pool, tn, env(), history, quiet)
+	}
+	d = p95("call history quiet team", history, quiet, 0)
+	fmt.Printf("call history first page, team of %d agents with no calls p95: %.1f ms (%s; last month, 0 rows and totals)\n", benchTeamSize, ms(d), cond)
 
 	// Export: a period that holds about 1,000,000 calls.
 	days := min(365, int(365*float64(benchExportRows)/float64(n))+1)
