@@ -59,9 +59,12 @@ func TestQueryBatchDeleteInBrowser(t *testing.T) {
 	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(fmt.Sprintf(`input[name="id"][value="%d"]`, c10))),
 		chromedp.Click(chromedp.CSS(fmt.Sprintf(`input[name="id"][value="%d"]`, c11))),
-		chromedp.Click(chromedp.CSS("#delete-selected")),
 	)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Clicks that load a page wait for it (RunResponse).
+	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS("#delete-selected"))); err != nil {
 		t.Fatal(err)
 	}
 	if got := text("#will-delete"); !strings.HasPrefix(got, "2 rows will be deleted.") {
@@ -73,13 +76,13 @@ func TestQueryBatchDeleteInBrowser(t *testing.T) {
 	if n := bf.remaining(t); n != 30 {
 		t.Fatalf("the confirmation page deleted rows: %d remain", n)
 	}
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#confirm-delete"))); err != nil {
+	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS("#confirm-delete"))); err != nil {
 		t.Fatal(err)
 	}
 	if got := text("#deleted"); got != "2 rows deleted." {
 		t.Fatalf("outcome: %q", got)
 	}
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#back")), chromedp.WaitVisible(chromedp.CSS("#results"))); err != nil {
+	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS("#back"))); err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Join(names(), ","); got != "c 12,c 13,c 14,c 15,c 16,c 17,c 18,c 19" {
