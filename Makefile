@@ -69,8 +69,9 @@ bench-wallboard: deps
 	$(GO) test ./wallboard -run '^$$' -bench BenchmarkWallboard -benchtime 1x -timeout 10m
 
 ## bench-query: agent/queue statistics p95 for 1 and 12 months (from the daily rollups), call-history
-## first page p95 and a 1,000,000-row CSV export, over 10,000,000 generated CDRs of 200 agents
-## (~4 min, most of it loading; CTIDTEST_QUERY_CDRS=1000000 for a smaller run, CTIDTEST_QUERY_EXPLAIN=1 prints the call-history plan)
+## first page p95 (one agent; a team of 20) and a 1,000,000-row CSV export, over 10,000,000 generated
+## CDRs of 200 agents, vacuumed and analyzed after loading (~4 min, most of it loading;
+## CTIDTEST_QUERY_CDRS=1000000 for a smaller run, CTIDTEST_QUERY_EXPLAIN=1 prints the call-history plans)
 bench-query: deps
 	$(GO) test ./query -run '^$$' -bench BenchmarkQueryStatistics -benchtime 1x -timeout 120m
 

@@ -27,6 +27,8 @@ type Field struct {
 	Type    string `json:"type"` // PostgreSQL's name of the type
 	Kind    Kind   `json:"kind"`
 	NotNull bool   `json:"not_null"`
+	// Indexed: an index of the table starts with this field.
+	Indexed bool `json:"indexed,omitempty"`
 }
 
 // Table is a queryable table (or view) of the tenant's schema.
@@ -104,7 +106,8 @@ func kindOf(category, typname string) Kind {
 // partitions: a query reads the parent and so spans months) of the current schema.
 const catalogueSQL = `
 SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory::text, t.typname, a.attnotnull,
-       coalesce(a.attnum = ANY (i.indkey::int2[]), false)
+       coalesce(a.attnum = ANY (i.indkey::int2[]), false),
+       EXISTS (SELECT 1 FROM pg_index x WHERE x.indrelid = c.oid AND x.indkey[0] = a.attnum)
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -140,7 +143,7 @@ func loadCatalogue(ctx context.Context, tx pgx.Tx, tenant bool) (*Catalogue, err
 		var table, typeName, category, typname string
 		var f Field
 		var inKey bool
-		if err := rows.Scan(&table, &f.Name, &typeName, &category, &typname, &f.NotNull, &inKey); err != nil {
+		if err := rows.Scan(&table, &f.Name, &typeName, &category, &typname, &f.NotNull, &inKey, &f.Indexed); err != nil {
 			return nil, fmt.Errorf("read query catalogue: %w", err)
 		}
 		f.Type = typeName

@@ -58,8 +58,11 @@ type Plan struct {
 	// Applied are the condition values in force (defaults included), for the form.
 	Applied url.Values
 
-	keyset   []keyPart
-	sortSig  string
+	keyset  []keyPart
+	sortSig string
+	// planEach: the page and totals filter on "= ANY" lists (agents, teams) and must be
+	// planned with their values each time.
+	planEach bool
 	totalKey []string
 	// matchSQL and matchArgs select the id of every matching row (batch delete); "" when
 	// the query is grouped or its table has no id field.
@@ -114,7 +117,7 @@ func Compile(d *Definition, cat *Catalogue, env *Env, req Request) (*Plan, error
 	if env.Loc == nil {
 		env.Loc = time.UTC
 	}
-	c := &compiler{d: d, t: t, env: env, b: &builder{loc: env.Loc}, exprs: map[string]colExpr{}}
+	c := &compiler{d: d, t: t, env: env, b: &builder{loc: env.Loc}, exprs: map[string]colExpr{}, single: map[string]bool{}}
 	return c.compile(req)
 }
 
@@ -132,6 +135,10 @@ type compiler struct {
 	env   *Env
 	b     *builder
 	exprs map[string]colExpr
+	// fans are the "field = ANY(ids)" predicates of the WHERE clause (agent, team and
+	// team-scope filters); single names the fields also held to one value.
+	fans   []fan
+	single map[string]bool
 }
 
 func (c *compiler) field(name, where string) (Field, error) {
@@ -261,6 +268,35 @@ func (c *compiler) compile(req Request) (*Plan, error) {
 		limit += " OFFSET " + c.b.arg(p.Offset)
 	}
 	p.SQL = "SELECT " + strings.Join(selects, ", ") + from + pageWhereSQL + groupSQL + orderSQL + limit
+	p.planEach = len(c.fans) > 0
+	if fn, ok := c.fanOut(keyset); ok {
+		// The same page, read per id: for each one an index scan in the page's order,
+		// stopping at the page's size, then the merged rows cut to the page. Each id's
+		// predicate replaces the "= ANY" one; every other predicate stays inside.
+		inner := make([]string, len(pageWhere))
+		replaced := 0
+		for i, w := range pageWhere {
+			inner[i] = w
+			if w == fn.pred {
+				inner[i] = fn.col + " = " + fanAlias + ".id"
+				replaced++
+			}
+		}
+		outer := make([]string, len(keyset))
+		for i, k := range keyset {
+			outer[i] = qi("k" + strconv.Itoa(i))
+			if k.desc {
+				outer[i] += " DESC"
+			}
+		}
+		// Only when the list is one predicate of the filter, which it replaces: otherwise
+		// each id's rows would come once per id (the plain form stays).
+		if replaced == 1 {
+			p.SQL = "SELECT f.* FROM unnest(" + fn.arg + "::bigint[]) AS " + fanAlias + "(id) CROSS JOIN LATERAL (SELECT " +
+				strings.Join(selects, ", ") + from + " WHERE " + strings.Join(inner, " AND ") + orderSQL + limit + ") AS f" +
+				" ORDER BY " + strings.Join(outer, ", ") + limit
+		}
+	}
 	p.Args = c.b.args
 	return p, nil
 }
@@ -593,17 +629,94 @@ func (c *compiler) scope() (string, error) {
 	if f.Kind != KindInt {
 		return "", invalid(c.d, "owner field %q must hold user ids (a whole-number field); it is %s", f.Name, f.Type)
 	}
+	if v.Scope == account.ScopeTeam && v.TeamID != 0 {
+		return c.anyOf(f, teamScope(c.env)), nil
+	}
 	return scopePredicate(c.b, qi(f.Name), c.env), nil
+}
+
+// teamScope lists the ids a team lead's rows may belong to: the team's and the lead's own.
+func teamScope(env *Env) []int64 {
+	ids := env.teamMembers(env.Viewer.TeamID)
+	if !slices.Contains(ids, env.Viewer.UserID) {
+		ids = append(ids, env.Viewer.UserID)
+	}
+	return ids
 }
 
 func scopePredicate(b *builder, col string, env *Env) string {
 	v := env.Viewer
 	if v.Scope == account.ScopeTeam && v.TeamID != 0 {
-		ids := env.teamMembers(v.TeamID)
-		if !slices.Contains(ids, v.UserID) {
-			ids = append(ids, v.UserID)
-		}
-		return col + " = ANY(" + b.arg(ids) + ")"
+		return col + " = ANY(" + b.arg(teamScope(env)) + ")"
 	}
 	return col + " = " + b.arg(v.UserID)
+}
+
+// Fan-out of "field = ANY(ids)" for a page (a team or several agents). PostgreSQL reads such a
+// first page by walking an index on the order's column and dropping other agents' rows, which
+// on a big month reads most of the period. Read instead as one index scan per id on an index
+// led by the field, each stopped at the page size, merged and cut to the page (identical rows:
+// the page's order is total, so each id's first rows hold the page's).
+const (
+	// maxFanOut: above it, walking the order's index finds the ids' rows soon enough.
+	maxFanOut = 64
+	fanAlias  = "ctid_fan_ids"
+)
+
+type fan struct {
+	col, field, pred, arg string
+	n                     int
+}
+
+// anyOf is the predicate "f = ANY(ids)", with ids once each, noted for fan-out.
+func (c *compiler) anyOf(f Field, ids []int64) string {
+	seen := make(map[int64]bool, len(ids))
+	uniq := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			uniq = append(uniq, id)
+		}
+	}
+	fn := fan{col: qi(f.Name), field: f.Name, arg: c.b.arg(uniq), n: len(uniq)}
+	fn.pred = fn.col + " = ANY(" + fn.arg + ")"
+	c.fans = append(c.fans, fn)
+	return fn.pred
+}
+
+// fanOut picks the fan-out for a keyset page: the "= ANY" with the fewest ids, on a field an
+// index starts with, unless the field is also held to one value.
+func (c *compiler) fanOut(keyset []keyPart) (fan, bool) {
+	var best fan
+	found := false
+	if keyset == nil {
+		return best, false
+	}
+	for _, fn := range c.fans {
+		f, _ := c.t.Field(fn.field)
+		if !f.Indexed || c.single[fn.field] || fn.n == 0 || fn.n > maxFanOut {
+			continue
+		}
+		if !found || fn.n < best.n {
+			best, found = fn, true
+		}
+	}
+	return best, found
+}
+
+// pageArgs and summaryArgs are the arguments of SQL and SummarySQL as pgx takes them. With
+// "= ANY" lists of agents they are sent unprepared (described, then run as an unnamed
+// statement), so PostgreSQL plans them with their values every time: pgx prepares
+// statements, and from a prepared statement's sixth run PostgreSQL may keep a generic plan
+// made without the values. For a team's call history at 1,000,000 CDRs that plan read the
+// month's rows by time instead of the team's by agent (15 ms became 60 ms after five runs).
+func (p *Plan) pageArgs() []any { return p.withMode(p.Args) }
+
+func (p *Plan) summaryArgs() []any { return p.withMode(p.SummaryArgs) }
+
+func (p *Plan) withMode(args []any) []any {
+	if !p.planEach {
+		return args
+	}
+	return append([]any{pgx.QueryExecModeDescribeExec}, args...)
 }

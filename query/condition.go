@@ -214,9 +214,10 @@ func (c *compiler) condition(cond Condition, req Request, p *Plan) (string, erro
 		if len(ids) == 1 {
 			// One agent as "=": PostgreSQL then reads an (agent, time) index in time order
 			// for the first page; with "= ANY" it walks the time index filtering agents.
+			c.single[f.Name] = true
 			return col + " = " + c.b.arg(ids[0]), nil
 		}
-		return col + " = ANY(" + c.b.arg(ids) + ")", nil
+		return c.anyOf(f, ids), nil
 	case CondTeam:
 		ids, err := c.team(vals[cond.Key], where)
 		if err != nil || ids == nil {
@@ -228,7 +229,7 @@ func (c *compiler) condition(cond Condition, req Request, p *Plan) (string, erro
 		if f.Kind != KindInt {
 			return "", invalid(c.d, "%s: a team condition needs a user-id field; %q is %s", where, f.Name, f.Type)
 		}
-		return col + " = ANY(" + c.b.arg(ids) + ")", nil
+		return c.anyOf(f, ids), nil
 	}
 	return "", invalid(c.d, "%s: unknown type %q", where, cond.Type)
 }

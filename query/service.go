@@ -221,7 +221,7 @@ func (s *Service) Run(ctx context.Context, t *account.Tenant, env *Env, d *Defin
 
 func readPage(ctx context.Context, tx pgx.Tx, p *Plan) (*Result, error) {
 	res := &Result{Columns: p.Columns, Rows: [][]any{}, Offset: p.Offset, Size: p.Size, Applied: p.Applied, Keyset: p.keyset != nil}
-	rows, err := tx.Query(ctx, p.SQL, p.Args...)
+	rows, err := tx.Query(ctx, p.SQL, p.pageArgs()...)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +268,7 @@ func readPage(ctx context.Context, tx pgx.Tx, p *Plan) (*Result, error) {
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
-	if err := tx.QueryRow(ctx, p.SummarySQL, p.SummaryArgs...).Scan(ptrs...); err != nil {
+	if err := tx.QueryRow(ctx, p.SummarySQL, p.summaryArgs()...).Scan(ptrs...); err != nil {
 		return nil, err
 	}
 	if f, ok := toFloat(normalise(vals[0])); ok {

@@ -43,7 +43,19 @@ type SourceInput struct {
 	MaxConns int `json:"max_conns"`
 	// StatementTimeoutMS limits every statement run there (default 15 000).
 	StatementTimeoutMS int `json:"statement_timeout_ms"`
+	// Password, when set, is the login's password (it replaces one in URL): write-only,
+	// never shown back.
+	Password string `json:"password,omitempty"`
+	// KeepPassword keeps the password stored for this source when neither URL nor Password
+	// has one (an admin changing a source without typing its password again).
+	KeepPassword bool `json:"keep_password,omitempty"`
 }
+
+// Audit actions of external sources.
+const (
+	AuditSourcePut    = "query.source.put"
+	AuditSourceDelete = "query.source.delete"
+)
 
 // DataSource is a registered external source as admins see it: the URL's password masked.
 type DataSource struct {
@@ -115,7 +127,7 @@ func sourceConfig(rawURL, schema string, maxConns int, timeout time.Duration) (*
 
 // PutSource registers (or changes) an external source after connecting to it once, so a
 // URL that does not work is refused with the reason.
-func (s *Service) PutSource(ctx context.Context, t *account.Tenant, in SourceInput, by string) (*DataSource, error) {
+func (s *Service) PutSource(ctx context.Context, t *account.Tenant, in SourceInput, actor account.Actor) (*DataSource, error) {
 	if !keyRE.MatchString(in.Key) {
 		return nil, fault.Errorf(fault.Invalid, "data source key %q is not valid: a lower-case letter, then up to 62 of a–z, 0–9, _", in.Key)
 	}
@@ -135,12 +147,16 @@ func (s *Service) PutSource(ctx context.Context, t *account.Tenant, in SourceInp
 	if in.MaxConns < 1 || in.MaxConns > maxSourceConns {
 		return nil, fault.Errorf(fault.Invalid, "data source %q: max connections %d is out of range 1–%d", in.Key, in.MaxConns, maxSourceConns)
 	}
+	var err error
 	timeout := time.Duration(in.StatementTimeoutMS) * time.Millisecond
 	if timeout == 0 {
 		timeout = defaultSourceTimeout
 	}
 	if timeout < 100*time.Millisecond || timeout > maxSourceTimeout {
 		return nil, fault.Errorf(fault.Invalid, "data source %q: statement timeout %d ms is out of range 100–%d", in.Key, in.StatementTimeoutMS, maxSourceTimeout.Milliseconds())
+	}
+	if in.URL, err = s.withPassword(ctx, t, in); err != nil {
+		return nil, err
 	}
 	cfg, err := sourceConfig(in.URL, in.Schema, in.MaxConns, timeout)
 	if err != nil {
@@ -159,14 +175,105 @@ func (s *Service) PutSource(ctx context.Context, t *account.Tenant, in SourceInp
 			ON CONFLICT (key) DO UPDATE SET name = EXCLUDED.name, url_sealed = EXCLUDED.url_sealed, url_shown = EXCLUDED.url_shown,
 				schema_name = EXCLUDED.schema_name, max_conns = EXCLUDED.max_conns, statement_timeout_ms = EXCLUDED.statement_timeout_ms,
 				updated_at = now(), updated_by = EXCLUDED.updated_by`,
-			in.Key, in.Name, sealed, maskURL(in.URL), in.Schema, in.MaxConns, timeout.Milliseconds(), by)
-		return err
+			in.Key, in.Name, sealed, maskURL(in.URL), in.Schema, in.MaxConns, timeout.Milliseconds(), actor.Name)
+		if err != nil {
+			return err
+		}
+		return account.Audit(ctx, tx, t.ID, actor, AuditSourcePut, "query_source:"+in.Key, map[string]any{
+			"name": in.Name, "url": maskURL(in.URL), "schema": in.Schema, "max_conns": in.MaxConns,
+			"statement_timeout_ms": timeout.Milliseconds()})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("save data source %q: %w", in.Key, err)
 	}
 	s.sources.closeAll(t.Scope().Schema + "/" + in.Key + "@")
 	return s.Source(ctx, t, in.Key)
+}
+
+// withPassword is in's URL with the password in force: in.Password if set, else the URL's
+// own, else (KeepPassword) the one stored for the source.
+func (s *Service) withPassword(ctx context.Context, t *account.Tenant, in SourceInput) (string, error) {
+	u, err := url.Parse(in.URL)
+	if err != nil || len(in.URL) > maxSourceURL {
+		return in.URL, nil // sourceConfig says what is wrong
+	}
+	user := ""
+	if u.User != nil {
+		user = u.User.Username()
+		if _, ok := u.User.Password(); ok && in.Password == "" {
+			return in.URL, nil
+		}
+	}
+	pw := in.Password
+	if pw == "" {
+		if !in.KeepPassword {
+			return in.URL, nil
+		}
+		stored, err := s.storedURL(ctx, t, in.Key)
+		if err != nil {
+			return "", err
+		}
+		if stored == nil || stored.User == nil {
+			return in.URL, nil
+		}
+		var ok bool
+		if pw, ok = stored.User.Password(); !ok {
+			return in.URL, nil
+		}
+	}
+	if user == "" {
+		return "", fault.Errorf(fault.Invalid, "data source %q: a password needs a user name in the URL (postgres://user@host/db)", in.Key)
+	}
+	u.User = url.UserPassword(user, pw)
+	return u.String(), nil
+}
+
+// storedURL is the source's stored URL (nil when the source does not exist).
+func (s *Service) storedURL(ctx context.Context, t *account.Tenant, key string) (*url.URL, error) {
+	var sealed []byte
+	err := db.InTenant(ctx, s.pool, t.Scope(), func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT url_sealed FROM query_sources WHERE key = $1`, key).Scan(&sealed)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load data source %q: %w", key, err)
+	}
+	raw, err := s.open(ctx, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("data source %q: %w", key, err)
+	}
+	u, err := url.Parse(string(raw))
+	if err != nil {
+		return nil, fmt.Errorf("data source %q: stored URL: %w", key, err)
+	}
+	return u, nil
+}
+
+// CheckSource connects to a registered source afresh (as registering does) and reads its
+// catalogue: the number of tables a query there may read, or why it cannot be reached.
+func (s *Service) CheckSource(ctx context.Context, t *account.Tenant, key string) (int, error) {
+	d, err := s.Source(ctx, t, key)
+	if err != nil {
+		return 0, err
+	}
+	u, err := s.storedURL(ctx, t, key)
+	if err != nil {
+		return 0, err
+	}
+	cfg, err := sourceConfig(u.String(), d.Schema, d.MaxConns, time.Duration(d.StatementTimeoutMS)*time.Millisecond)
+	if err != nil {
+		return 0, err
+	}
+	if err := checkSource(ctx, cfg, d.Schema); err != nil {
+		return 0, fault.Errorf(fault.Invalid, "data source %q: %s", key, fault.MessageOf(err))
+	}
+	cat, err := s.SourceCatalogue(ctx, t, key)
+	if err != nil {
+		return 0, err
+	}
+	return len(cat.Tables()), nil
 }
 
 // checkSource connects once and checks that the schema exists.
@@ -242,12 +349,19 @@ func (s *Service) Sources(ctx context.Context, t *account.Tenant) ([]*DataSource
 }
 
 // DeleteSource removes a source and closes its pool.
-func (s *Service) DeleteSource(ctx context.Context, t *account.Tenant, key string) error {
+func (s *Service) DeleteSource(ctx context.Context, t *account.Tenant, key string, actor account.Actor) error {
 	var n int64
 	err := db.InTenant(ctx, s.pool, t.Scope(), func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM query_sources WHERE key = $1`, key)
-		n = tag.RowsAffected()
-		return err
+		var shown string
+		err := tx.QueryRow(ctx, `DELETE FROM query_sources WHERE key = $1 RETURNING url_shown`, key).Scan(&shown)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		n = 1
+		return account.Audit(ctx, tx, t.ID, actor, AuditSourceDelete, "query_source:"+key, map[string]any{"url": shown})
 	})
 	if err != nil {
 		return fmt.Errorf("delete data source %q: %w", key, err)

@@ -2,6 +2,7 @@ package query_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"testing"
 
+	"github.com/ctid/ctid/account"
 	"github.com/ctid/ctid/db/dbtest"
 	"github.com/ctid/ctid/fault"
 	"github.com/ctid/ctid/query"
@@ -48,17 +50,42 @@ func TestExternalSource(t *testing.T) {
 		{query.SourceInput{Key: "shop", Name: "Shop", URL: u.String(), MaxConns: 50}, "max connections 50"},
 		{query.SourceInput{Key: "Bad Key", Name: "Shop", URL: u.String()}, "not valid"},
 	} {
-		_, err := f.svc.PutSource(ctx, f.acme, c.in, "admin")
+		_, err := f.svc.PutSource(ctx, f.acme, c.in, account.Actor{Name: "admin"})
 		if fault.CodeOf(err) != fault.Invalid || !strings.Contains(fault.MessageOf(err), c.want) || strings.Contains(err.Error(), "s3cret-pw") {
 			t.Errorf("put %q: %v, want Invalid with %q and no password", c.in.URL, err, c.want)
 		}
 	}
-	src, err := f.svc.PutSource(ctx, f.acme, query.SourceInput{Key: "shop", Name: "Shop", URL: u.String(), MaxConns: 3, StatementTimeoutMS: 2000}, "admin")
+	src, err := f.svc.PutSource(ctx, f.acme, query.SourceInput{Key: "shop", Name: "Shop", URL: u.String(), MaxConns: 3, StatementTimeoutMS: 2000}, account.Actor{Name: "admin"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(src.URL, "s3cret-pw") || !strings.Contains(src.URL, "xxxxx") || src.MaxConns != 3 || src.StatementTimeoutMS != 2000 {
 		t.Fatalf("source as shown = %+v", src)
+	}
+	// The password is write-only: changing the source without it keeps it when asked to;
+	// a separate password field replaces the URL's.
+	noPW := *u
+	noPW.User = url.User(pc.User)
+	for _, c := range []struct {
+		in     query.SourceInput
+		masked bool
+	}{
+		{query.SourceInput{URL: noPW.String(), KeepPassword: true}, true},
+		{query.SourceInput{URL: noPW.String()}, false},
+		{query.SourceInput{URL: noPW.String(), KeepPassword: true}, false}, // nothing left to keep
+		{query.SourceInput{URL: noPW.String(), Password: "n3w-pw"}, true},
+	} {
+		c.in.Key, c.in.Name, c.in.MaxConns, c.in.StatementTimeoutMS = "shop", "Shop", 3, 2000
+		src, err := f.svc.PutSource(ctx, f.acme, c.in, account.Actor{Name: "admin"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(src.URL, "xxxxx") != c.masked || strings.Contains(src.URL, "pw") {
+			t.Errorf("put %+v: shown as %q, want a password %v", c.in, src.URL, c.masked)
+		}
+	}
+	if n, err := f.svc.CheckSource(ctx, f.acme, "shop"); err != nil || n != 1 {
+		t.Fatalf("check: %d tables, %v", n, err)
 	}
 	// The sealed URL in the tenant's table does not hold the password in clear.
 	var sealed []byte
@@ -119,10 +146,30 @@ func TestExternalSource(t *testing.T) {
 	if _, err := f.svc.Run(ctx, f.beta, f.env(f.admin), def, query.Request{}); fault.CodeOf(err) != fault.Invalid {
 		t.Fatalf("beta runs acme's source: %v", err)
 	}
-	if err := f.svc.DeleteSource(ctx, f.acme, "shop"); err != nil {
+	if err := f.svc.DeleteSource(ctx, f.acme, "shop", account.Actor{Name: "admin"}); err != nil {
 		t.Fatal(err)
 	}
 	if list, err := f.svc.Sources(ctx, f.acme); err != nil || len(list) != 0 {
 		t.Fatalf("sources after delete: %v %v", list, err)
+	}
+	if _, err := f.svc.CheckSource(ctx, f.acme, "shop"); fault.CodeOf(err) != fault.NotFound {
+		t.Fatalf("check a removed source: %v", err)
+	}
+	// Every change is in the audit log, without the password.
+	log, err := account.NewStore(f.pool, account.LoginLimits{}, 0).AuditLog(ctx, f.acme.ID, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acts []string
+	for _, e := range log {
+		if strings.HasPrefix(e.Action, "query.source.") {
+			acts = append(acts, e.Action+" "+e.Target)
+			if b, _ := json.Marshal(e.Detail); strings.Contains(string(b), "pw") {
+				t.Errorf("audit detail shows a password: %s", b)
+			}
+		}
+	}
+	if len(acts) != 6 || acts[0] != query.AuditSourceDelete+" query_source:shop" || acts[1] != query.AuditSourcePut+" query_source:shop" {
+		t.Errorf("audit entries = %v, want a delete after 5 puts", acts)
 	}
 }

@@ -21,6 +21,7 @@ func (s *Server) EnableQueries(svc *query.Service) {
 	q := &queryPages{s: s, svc: svc}
 	s.queries = q
 	q.exportRoutes()
+	q.sourceRoutes()
 	s.mux.HandleFunc("GET /queries", s.page(account.PermViewRecords, q.list))
 	s.mux.HandleFunc("GET /queries/{key}", s.page(account.PermViewRecords, q.run))
 	s.mux.HandleFunc("GET /queries/{key}/export", s.page(account.PermViewRecords, q.export))

@@ -12,8 +12,11 @@ import (
 
 type adminData struct {
 	Queries []queryLink
+	Sources []*query.DataSource // external sources the builder may read instead
+	Source  string              // the source the builder reads ("": the tenant's tables)
 	Tables  []query.TableChoice
-	Table   *query.Table // the table the builder shows fields of
+	Picked  []query.TableChoice // the tables the builder offers (of Source when set)
+	Table   *query.Table        // the table the builder shows fields of
 	Error   string
 	Saved   string
 	Form    url.Values
@@ -38,13 +41,39 @@ func (q *queryPages) showAdmin(w http.ResponseWriter, r *http.Request, v *visit,
 	if data.Tables, err = q.svc.TableChoices(r.Context(), t); err != nil {
 		return err
 	}
-	if name := data.Form.Get("table"); name != "" {
-		cat, err := q.svc.Catalogue(r.Context(), t)
+	if data.Sources, err = q.svc.Sources(r.Context(), t); err != nil {
+		return err
+	}
+	picked := data.Tables // the builder's choice of tables: the tenant's, or the source's
+	data.Source = data.Form.Get("source")
+	var cat *query.Catalogue
+	if data.Source != "" {
+		cat, err = q.svc.SourceCatalogue(r.Context(), t, data.Source)
 		if err != nil {
-			return err
+			if fault.CodeOf(err) == fault.Internal {
+				return err
+			}
+			if data.Error == "" {
+				data.Error = fault.MessageOf(err)
+			}
+			cat = query.NewCatalogue()
+		}
+		picked = nil
+		for _, tb := range cat.Tables() {
+			picked = append(picked, query.TableChoice{Name: tb.Name, Allowed: true, Label: query.Label{En: tb.Name}})
+		}
+	}
+	data.Picked = picked
+	if name := data.Form.Get("table"); name != "" {
+		if cat == nil {
+			if cat, err = q.svc.Catalogue(r.Context(), t); err != nil {
+				return err
+			}
 		}
 		if tb, ok := cat.Table(name); ok {
 			data.Table = tb
+		} else if data.Error == "" && data.Source != "" {
+			data.Error = fault.MessageOf(fault.Errorf(fault.Invalid, "data source %q has no table %q in its schema", data.Source, name))
 		} else if data.Error == "" {
 			data.Error = fault.MessageOf(fault.Errorf(fault.Invalid, "table %q is not queryable: allow it first", name))
 		}
@@ -71,8 +100,14 @@ func (q *queryPages) build(w http.ResponseWriter, r *http.Request, v *visit) err
 		return fault.Errorf(fault.Invalid, "form: %v", err)
 	}
 	form := r.PostForm
-	cat, err := q.svc.Catalogue(r.Context(), t)
-	if err != nil {
+	var cat *query.Catalogue
+	if src := form.Get("source"); src != "" {
+		// The source's catalogue names what the query may read there.
+		cat, err = q.svc.SourceCatalogue(r.Context(), t, src)
+		if err != nil {
+			return q.fail(w, r, v, err, form)
+		}
+	} else if cat, err = q.svc.Catalogue(r.Context(), t); err != nil {
 		return err
 	}
 	d, err := buildDefinition(cat, form)
@@ -94,9 +129,12 @@ func buildDefinition(cat *query.Catalogue, form url.Values) (*query.Definition, 
 	size, _ := strconv.Atoi(form.Get("page_size"))
 	d := &query.Definition{Key: strings.TrimSpace(form.Get("key")),
 		Title:  query.Label{En: strings.TrimSpace(form.Get("title_en")), Zh: strings.TrimSpace(form.Get("title_zh"))},
-		Source: query.Source{Table: tb.Name}, OwnerField: form.Get("owner_field"), PageSize: size,
+		Source: query.Source{Table: tb.Name, External: form.Get("source")}, OwnerField: form.Get("owner_field"), PageSize: size,
 		Batch: []string{query.BatchCSV, query.BatchXLSX}}
 	if form.Get("batch_delete") == "1" { // checked when the query is saved: needs an id column
+		if d.Source.External != "" {
+			return nil, fault.Errorf(fault.Invalid, "batch delete is for the tenant's own data objects, not rows of data source %q", d.Source.External)
+		}
 		d.Batch = append(d.Batch, query.BatchDelete)
 	}
 	for _, name := range form["column"] {

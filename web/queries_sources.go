@@ -38,7 +38,7 @@ func (q *queryPages) apiPutSource(w http.ResponseWriter, r *http.Request, v *vis
 	if in.Key != r.PathValue("key") {
 		return fault.Errorf(fault.Invalid, "the source's key %q differs from the path's %q", in.Key, r.PathValue("key"))
 	}
-	src, err := q.svc.PutSource(r.Context(), t, in, v.user.Username)
+	src, err := q.svc.PutSource(r.Context(), t, in, actorOf(v))
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func (q *queryPages) apiDeleteSource(w http.ResponseWriter, r *http.Request, v *
 	if err != nil {
 		return err
 	}
-	if err := q.svc.DeleteSource(r.Context(), t, r.PathValue("key")); err != nil {
+	if err := q.svc.DeleteSource(r.Context(), t, r.PathValue("key"), actorOf(v)); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
