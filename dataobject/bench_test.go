@@ -43,7 +43,7 @@ func BenchmarkLookupMillion(b *testing.B) {
 		b.Fatalf("import: %v %+v", err, rep)
 	}
 	used := cpuNow(b, e).since(cpu)
-	fmt.Printf("import_csv: %.0f rows/s (%d customers, 2 phones each, COPY, one transaction, %s%s)\n",
+	fmt.Printf("import_csv: %.0f rows/s (%d customers, 2 phones each, COPY, one transaction, test cluster with fsync and full-page writes off, %s%s)\n",
 		float64(n)/rep.Elapsed.Seconds(), n, rep.Elapsed.Round(time.Millisecond), contention())
 	per := 100_000 / float64(n)
 	fmt.Printf("import_csv_cpu: %.2f CPU-s per 100k rows (ctid %.2f, PostgreSQL %.2f; %d customers; CPU time, steadier than rows/s on a shared machine)\n",
