@@ -721,11 +721,12 @@ func (im *importer) reject(p *pending) error {
 // checkExisting finds, for a chunk, phone numbers already on records, unique values already
 // taken and references to records that do not exist.
 func (im *importer) checkExisting(ctx context.Context, chunk []*pending) error {
-	var e164s, stripped []string
+	var e164s, nationals, stripped []string
 	for _, p := range chunk {
 		for _, rp := range p.phones {
 			if rp.phone.E164 != "" {
 				e164s = append(e164s, rp.phone.E164)
+				nationals = append(nationals, rp.phone.National)
 			} else if rp.phone.Stripped != "" {
 				stripped = append(stripped, rp.phone.Stripped)
 			}
@@ -743,7 +744,7 @@ func (im *importer) checkExisting(ctx context.Context, chunk []*pending) error {
 		// that grows in this transaction (it has no statistics of the new rows): given the
 		// arrays whole, it scanned all the object's keys for every chunk. "object_id + 0"
 		// keeps it from intersecting each probe with every key of the object.
-		rows, err := im.tx.Query(ctx, existingPhonesSQL, im.o.ID, e164s, stripped)
+		rows, err := im.tx.Query(ctx, existingPhonesSQL, im.o.ID, e164s, nationals, stripped)
 		if err != nil {
 			return fmt.Errorf("check phone duplicates: %w", err)
 		}
@@ -781,16 +782,19 @@ func (im *importer) checkExisting(ctx context.Context, chunk []*pending) error {
 	return im.checkUnique(ctx, chunk)
 }
 
-// existingPhonesSQL finds which of the E.164 numbers $2 and stripped keys $3 (of numbers
-// without E.164) are on active records of object $1, with one such record each.
+// existingPhonesSQL finds which of the E.164 numbers $2 (with their national numbers $3)
+// and stripped keys $4 (of numbers without E.164) are on active records of object $1, with
+// one such record each. An E.164 number is found through its national number's index (the
+// one Lookup reads): an E.164 number is "+", the country code and the national number, so
+// no index of its own is kept up to date for every key written.
 const existingPhonesSQL = `SELECT key, id FROM (
 	SELECT k.key, (SELECT p.record_id FROM phone_keys p
-		WHERE p.active AND p.e164 = k.key AND p.object_id + 0 = $1 LIMIT 1) AS id
-	FROM unnest($2::text[]) AS k(key)
+		WHERE p.active AND p.national = k.nat AND p.e164 = k.key AND p.object_id + 0 = $1 LIMIT 1) AS id
+	FROM unnest($2::text[], $3::text[]) AS k(key, nat)
 	UNION ALL
 	SELECT k.key, (SELECT p.record_id FROM phone_keys p
 		WHERE p.active AND p.stripped = k.key AND p.e164 IS NULL AND p.object_id + 0 = $1 LIMIT 1)
-	FROM unnest($3::text[]) AS k(key)) AS found
+	FROM unnest($4::text[]) AS k(key)) AS found
 WHERE id IS NOT NULL`
 
 // checkReferences finds references to records that do not exist, with one query per
