@@ -12,11 +12,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -80,6 +82,8 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 	ctx := context.Background()
 	cfg := fixture.Config().Copy()
 	cfg.MaxConns = benchPoolConns
+	statements := &statementCounter{}
+	cfg.ConnConfig.Tracer = statements
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -137,13 +141,16 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 			"-trace_stat", "-stf", stat, "-fd", "1", "-trace_err",
 			"-timeout", strconv.Itoa(seconds+60), "-timeout_error")
 		uac.Dir = dir
-		cpu0 := processCPU()
+		cpu0, pgCPU0, stmts0 := processCPU(), postgresCPU(), statements.snapshot()
 		out, err := uac.CombinedOutput()
 		// The agents' side ends its calls when the BYE passed: wait until ctid has no call left
 		// and the uas has written its counters of the last second.
 		s.waitNoCalls(b, sippDrain)
 		st := sippStep{rate: rate, calls: calls, err: err, out: string(out), cpu: processCPU() - cpu0}
+		// The last CDRs and agent states are written just after the calls ended.
 		time.Sleep(2 * time.Second)
+		st.pgCPU = postgresCPU() - pgCPU0
+		st.statements = statements.snapshot().minus(stmts0)
 		trunk, phones := sippStats(stat), sippStats(uasStat).minus(uasBefore)
 		st.succeeded = trunk["SuccessfulCall(C)"]
 		st.failed = trunk["FailedCall(C)"] + phones["FailedCall(C)"]
@@ -171,6 +178,15 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 		figure(fmt.Sprintf("sipp_step_%d_setup_p99", rate), st.p99, "ms", "INVITE → 180 at the trunk; "+cond)
 		figure(fmt.Sprintf("sipp_step_%d_cpu_per_call", rate), float64(st.cpu.Microseconds())/1000/float64(max(st.calls, 1)), "ms",
 			"CPU time of the ctid test process (user+system) per call; PostgreSQL and SIPp not included; "+cond)
+		figure(fmt.Sprintf("sipp_step_%d_postgres_cpu_per_call", rate), float64(st.pgCPU.Microseconds())/1000/float64(max(st.calls, 1)), "ms",
+			"CPU time of the PostgreSQL server processes (user+system) per call; "+cond)
+		figure(fmt.Sprintf("sipp_step_%d_statements_per_call", rate), float64(st.statements.total())/float64(max(st.calls, 1)), "statements",
+			"SQL statements ctid sent (BEGIN and COMMIT included, each query of a batch counted) per call; "+cond)
+		figure(fmt.Sprintf("sipp_step_%d_transactions_per_call", rate), float64(st.statements["commit"])/float64(max(st.calls, 1)), "commits",
+			"transactions ctid committed per call; "+cond)
+		if os.Getenv("CTIDTEST_BENCH_DEBUG") != "" {
+			b.Logf("statements of the %d calls at %d/s:\n%s", st.calls, rate, st.statements)
+		}
 		figure(fmt.Sprintf("sipp_step_%d_rss", rate), float64(rssKiB())/1024, "MiB", "ctid test process after the step")
 		if !st.clean() {
 			msg := st.String(dir)
@@ -227,7 +243,9 @@ type sippStep struct {
 	retransmissions int
 	p50, p99        float64
 	cpu             time.Duration // CPU time of this process during the run
-	err             error         // SIPp's exit: non-zero when a call failed or the run timed out
+	pgCPU           time.Duration // CPU time of the PostgreSQL server during the run
+	statements      statementCounts
+	err             error // SIPp's exit: non-zero when a call failed or the run timed out
 	out             string
 }
 
@@ -419,4 +437,131 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// postgresCPU is the user and system CPU time the PostgreSQL server of this test binary has
+// used: its postmaster (with the backends it reaped) and its live children.
+func postgresCPU() time.Duration {
+	type proc struct {
+		ppid        int
+		comm        string
+		own, reaped int64 // clock ticks
+	}
+	procs := map[int]proc{}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid … utime(14) stime(15) cutime(16) cstime(17)
+		s := string(b)
+		open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || close < open {
+			continue
+		}
+		f := strings.Fields(s[close+1:])
+		if len(f) < 15 {
+			continue
+		}
+		n := func(i int) int64 { v, _ := strconv.ParseInt(f[i], 10, 64); return v }
+		ppid, _ := strconv.Atoi(f[1])
+		procs[pid] = proc{ppid: ppid, comm: s[open+1 : close], own: n(11) + n(12), reaped: n(13) + n(14)}
+	}
+	var ticks int64
+	for pid, p := range procs {
+		if p.ppid != os.Getpid() || p.comm != "postgres" {
+			continue
+		}
+		ticks += p.own + p.reaped
+		for _, c := range procs {
+			if c.ppid == pid {
+				ticks += c.own
+			}
+		}
+	}
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(ticks) * time.Second / clockTicks
+}
+
+// statementCounter is a pgx tracer counting the statements ctid sends, by their first words.
+type statementCounter struct {
+	mu     sync.Mutex
+	counts statementCounts
+}
+
+// statementCounts are statements by kind (their first words).
+type statementCounts map[string]int
+
+func (c *statementCounter) add(sql string, n int) {
+	kind := strings.Join(strings.Fields(sql), " ")
+	kind = strings.ToLower(kind[:min(len(kind), 60)])
+	c.mu.Lock()
+	if c.counts == nil {
+		c.counts = statementCounts{}
+	}
+	c.counts[kind] += n
+	c.mu.Unlock()
+}
+
+func (c *statementCounter) snapshot() statementCounts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := statementCounts{}
+	for k, v := range c.counts {
+		out[k] = v
+	}
+	return out
+}
+
+func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	c.add(data.SQL, 1)
+	return ctx
+}
+
+func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (c *statementCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+func (c *statementCounter) TraceBatchQuery(_ context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
+	c.add(data.SQL, 1)
+}
+
+func (c *statementCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+func (c statementCounts) minus(before statementCounts) statementCounts {
+	out := statementCounts{}
+	for k, v := range c {
+		if d := v - before[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+func (c statementCounts) total() int {
+	n := 0
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+func (c statementCounts) String() string {
+	kinds := make([]string, 0, len(c))
+	for k := range c {
+		kinds = append(kinds, k)
+	}
+	sort.Slice(kinds, func(i, j int) bool { return c[kinds[i]] > c[kinds[j]] })
+	var b strings.Builder
+	for _, k := range kinds {
+		fmt.Fprintf(&b, "%8d  %s\n", c[k], k)
+	}
+	return b.String()
 }
