@@ -206,6 +206,21 @@ type Change struct {
 // Set moves an agent to another state, checked against the transition table, and returns
 // the new status once the transition is durable.
 func (a *Agents) Set(ctx context.Context, tenant string, agentID int64, c Change) (AgentStatus, error) {
+	return a.set(ctx, tenant, agentID, c, true)
+}
+
+// move is Set for the transitions SIP signalling drives during a call (Reserved, Ringing,
+// On call, Wrap-up, Ready): the new state takes effect at once and its agent.state event is
+// posted to the log's group commit instead of waited for, so a call does not wait for a
+// commit at each step. Nobody is told such a transition was saved; the event log writes
+// events in the order they were queued and publishes each only once it is durable, so
+// subscribers see an agent's transitions in order and gap-free, and a later Set of the same
+// agent returns only after this one is durable too.
+func (a *Agents) move(ctx context.Context, tenant string, agentID int64, c Change) (AgentStatus, error) {
+	return a.set(ctx, tenant, agentID, c, false)
+}
+
+func (a *Agents) set(ctx context.Context, tenant string, agentID int64, c Change, wait bool) (AgentStatus, error) {
 	ag := a.get(tenant, agentID)
 	if c.From != "" {
 		// A conditional move fails at once when the agent is elsewhere or being reserved by
@@ -265,11 +280,17 @@ func (a *Agents) Set(ctx context.Context, tenant string, agentID int64, c Change
 	if actor == "" {
 		actor = c.Who
 	}
-	ev, err := a.events.Append(ctx, Event{
-		Tenant: tenant, Type: AgentStateSet, AgentID: agentID, CallID: c.CallID,
+	ev := Event{
+		Tenant: tenant, Type: AgentStateSet, AgentID: agentID, CallID: c.CallID, At: time.Now(),
 		Data:  map[string]string{"from": string(from), "to": string(c.To), "reason": c.Reason},
 		State: &StateChange{From: from, To: c.To, Reason: c.Reason, Actor: actor},
-	})
+	}
+	var err error
+	if wait {
+		ev, err = a.events.Append(ctx, ev)
+	} else {
+		err = a.events.Post(ev)
+	}
 	if err != nil {
 		return ag.status, fmt.Errorf("agent %d %s → %s: %w", agentID, from, c.To, err)
 	}
