@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,7 +32,8 @@ import (
 // setup latency (INVITE → 180 at the trunk) and the RSS, then the highest passing rate, then
 // the RSS and heap after two identical runs at that rate (memory must not grow). Each step
 // runs CTIDTEST_BENCH_SECONDS (default 20; make bench-sip uses 60) at the rates of
-// CTIDTEST_BENCH_RATES (default 100,200,400,600,800,1000).
+// CTIDTEST_BENCH_RATES (default 100,200,400,600,800,1000). CTIDTEST_BENCH_MEMORY=0 leaves
+// out the memory runs; CTIDTEST_BENCH_CPUPROFILE=file profiles ctid during each step.
 // Run it alone: go test -run '^$' -bench SIPp -benchtime 1x ./cti
 func BenchmarkSIPp(b *testing.B) {
 	sippBin, err := exec.LookPath("sipp")
@@ -141,8 +143,10 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 			"-trace_stat", "-stf", stat, "-fd", "1", "-trace_err",
 			"-timeout", strconv.Itoa(seconds+60), "-timeout_error")
 		uac.Dir = dir
+		stopProfile := startStepProfile(b, name)
 		cpu0, pgCPU0, stmts0 := processCPU(), postgresCPU(), statements.snapshot()
 		out, err := uac.CombinedOutput()
+		stopProfile()
 		// The agents' side ends its calls when the BYE passed: wait until ctid has no call left
 		// and the uas has written its counters of the last second.
 		s.waitNoCalls(b, sippDrain)
@@ -201,7 +205,7 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 	figure("sipp_max_rate_zero_failures", float64(best), "calls/s", fmt.Sprintf("%d s steps at %v calls/s, %d agents, 1 s talk; no failed call and no unexpected message at trunk or phones", seconds, rates, agents))
 	figure("sipp_setup_p50_at_max", bestP50, "ms", "INVITE → 180 at the trunk")
 	figure("sipp_setup_p99_at_max", bestP99, "ms", "INVITE → 180 at the trunk")
-	if isTest || best == 0 {
+	if isTest || best == 0 || os.Getenv("CTIDTEST_BENCH_MEMORY") == "0" {
 		return pool
 	}
 	// Memory: two identical runs at the best rate; after each, once the transactions of the
@@ -564,4 +568,26 @@ func (c statementCounts) String() string {
 		fmt.Fprintf(&b, "%8d  %s\n", c[k], k)
 	}
 	return b.String()
+}
+
+// startStepProfile writes a CPU profile of ctid during one SIPp run to the file
+// CTIDTEST_BENCH_CPUPROFILE names (with the step's name added), when it is set: unlike
+// go test -cpuprofile, it leaves out registering the agents and the waits between steps.
+func startStepProfile(tb testing.TB, step string) func() {
+	path := os.Getenv("CTIDTEST_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path + "." + step)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		tb.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
