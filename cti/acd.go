@@ -116,7 +116,9 @@ const retryTriedAfter = 5 * time.Second
 // candidates are the members a queue offers the call to now: Ready, registered and not yet
 // tried, at the lowest level that has any. Ring all takes them all; the other strategies
 // take the one that comes first (longest idle, or next after the last offered). One pass
-// without sorting: a queue may have a thousand members and this runs for every call.
+// without sorting: a queue may have a thousand members and this runs for every call, so a
+// member costs one atomic read of its agent's state, and its registration is read only when
+// it would be taken (for longest idle, the few that were idle longer than the best so far).
 func (s *Service) candidates(ctx context.Context, c *call, q *Queue, rt *queueRuntime, members []member, tried map[int64]bool) []member {
 	rt.mu.Lock()
 	start := rt.next
@@ -125,21 +127,16 @@ func (s *Service) candidates(ctx context.Context, c *call, q *Queue, rt *queueRu
 	now := time.Now().UnixNano()
 	var all []member
 	best, bestLevel := -1, 0
-	var bestIdle time.Time
+	var bestIdle int64
 	bestRank := n
-	for i, m := range members {
-		if tried[m.AgentID] || m.Extension == "" || (best >= 0 && m.Level > bestLevel) {
+	for i := range members {
+		m := &members[i]
+		if m.Extension == "" || (best >= 0 && m.Level > bestLevel) {
 			continue
 		}
-		ag, reg := m.agent, m.reg
+		ag := m.agent
 		if ag == nil {
 			ag = s.agents.get(c.tenant, m.AgentID)
-		}
-		if reg == nil {
-			reg = s.reg.ext(c.tenant, m.Extension)
-		}
-		if !reg.registeredAt(now) {
-			continue
 		}
 		ok, since, err := s.agents.idleOf(ctx, c.tenant, ag)
 		if err != nil {
@@ -152,12 +149,25 @@ func (s *Service) candidates(ctx context.Context, c *call, q *Queue, rt *queueRu
 		rank := (i - start + n) % n
 		better := best < 0 || m.Level < bestLevel ||
 			(q.Strategy == RoundRobin && rank < bestRank) ||
-			(q.Strategy != RoundRobin && since.Before(bestIdle))
+			(q.Strategy != RoundRobin && since < bestIdle)
+		if !better && q.Strategy != RingAll {
+			continue
+		}
+		if tried[m.AgentID] {
+			continue
+		}
+		reg := m.reg
+		if reg == nil {
+			reg = s.reg.ext(c.tenant, m.Extension)
+		}
+		if !reg.registeredAt(now) {
+			continue
+		}
 		if best >= 0 && m.Level < bestLevel {
 			all = all[:0]
 		}
 		if q.Strategy == RingAll {
-			all = append(all, m)
+			all = append(all, *m)
 		}
 		if better {
 			best, bestLevel, bestIdle, bestRank = i, m.Level, since, rank

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -123,9 +125,31 @@ type agent struct {
 		lastIdle time.Time
 		claimed  bool // a call is reserving this Ready agent right now
 	}
+	// idle is the view as the ACD's scan of a queue's members reads it, in one atomic word:
+	// notLoaded, notIdle, or (Ready and not claimed) when the agent became Ready, in Unix
+	// nanoseconds. It changes with the view, under its lock.
+	idle atomic.Int64
 	// lastIdle is when the agent last became Ready: longest-idle-first orders by it.
 	lastIdle time.Time
 	missed   int // unanswered offers in a row (the missed-call rule)
+}
+
+// Values of agent.idle besides a time.
+const (
+	notLoaded = math.MinInt64 // the state was not read from the database yet
+	notIdle   = 0             // not Ready, or claimed by a call
+)
+
+// setIdle stores the view in idle; the caller holds the view's lock.
+func (ag *agent) setIdle() {
+	switch {
+	case !ag.view.loaded:
+		ag.idle.Store(notLoaded)
+	case ag.view.state != Ready || ag.view.claimed:
+		ag.idle.Store(notIdle)
+	default:
+		ag.idle.Store(max(ag.view.lastIdle.UnixNano(), 1))
+	}
 }
 
 // NewAgents makes the agent state keeper.
@@ -140,6 +164,7 @@ func (a *Agents) get(tenant string, id int64) *agent {
 	ag := a.agents[k]
 	if ag == nil {
 		ag = &agent{status: AgentStatus{AgentID: id, State: LoggedOut}}
+		ag.idle.Store(notLoaded)
 		a.agents[k] = ag
 	}
 	return ag
@@ -177,6 +202,7 @@ func (ag *agent) publish() {
 	ag.view.Lock()
 	ag.view.loaded, ag.view.state, ag.view.lastIdle = ag.loaded, ag.status.State, ag.lastIdle
 	ag.view.claimed = false
+	ag.setIdle()
 	ag.view.Unlock()
 }
 
@@ -230,6 +256,7 @@ func (a *Agents) set(ctx context.Context, tenant string, agentID int64, c Change
 		claim := !busy && c.To == Reserved
 		if claim {
 			ag.view.claimed = true
+			ag.setIdle()
 		}
 		ag.view.Unlock()
 		if busy {
@@ -240,6 +267,7 @@ func (a *Agents) set(ctx context.Context, tenant string, agentID int64, c Change
 				ag.view.Lock()
 				if ag.view.state != Reserved {
 					ag.view.claimed = false // the reservation failed
+					ag.setIdle()
 				}
 				ag.view.Unlock()
 			}()
@@ -310,26 +338,21 @@ func (a *Agents) set(ctx context.Context, tenant string, agentID int64, c Change
 	return ag.status, nil
 }
 
-// idle reports whether the agent is Ready, and since when (longest idle first orders by it).
-func (a *Agents) idle(ctx context.Context, tenant string, agentID int64) (bool, time.Time, error) {
-	return a.idleOf(ctx, tenant, a.get(tenant, agentID))
-}
-
 // idleOf is idle for an agent already looked up (the ACD keeps the pointers of a queue's
-// members: looking each one up in the map on every call cost more than the rest of the call).
-func (a *Agents) idleOf(ctx context.Context, tenant string, ag *agent) (bool, time.Time, error) {
-	ag.view.Lock()
-	loaded, st, since, claimed := ag.view.loaded, ag.view.state, ag.view.lastIdle, ag.view.claimed
-	ag.view.Unlock()
-	if loaded {
-		return st == Ready && !claimed, since, nil
+// members: looking each one up in the map on every call cost more than the rest of the call):
+// whether it is Ready and not claimed by a call, and since when in Unix nanoseconds. It reads
+// one atomic word, no lock: the ACD scans every member of a queue for every call.
+func (a *Agents) idleOf(ctx context.Context, tenant string, ag *agent) (bool, int64, error) {
+	if v := ag.idle.Load(); v != notLoaded {
+		return v != notIdle, v, nil
 	}
 	ag.mu.Lock()
 	defer ag.mu.Unlock()
 	if err := a.load(ctx, tenant, ag); err != nil {
-		return false, time.Time{}, err
+		return false, 0, err
 	}
-	return ag.status.State == Ready, ag.lastIdle, nil
+	v := ag.idle.Load()
+	return v != notIdle && v != notLoaded, v, nil
 }
 
 // missedOffer counts an unanswered offer and reports whether the agent reached limit
