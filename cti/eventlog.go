@@ -324,6 +324,7 @@ func queueTenantRows(b *pgx.Batch, tenant string, evs []*pendingEvent, table fun
 		actor                    []string
 	}
 	current := map[int64]*Event{} // the last state change of each agent in the batch
+	var cdrs cdrRows
 	for i, p := range evs {
 		ev := &p.ev
 		data := ev.Data
@@ -343,9 +344,12 @@ func queueTenantRows(b *pgx.Batch, tenant string, evs []*pendingEvent, table fun
 			current[ev.AgentID] = ev
 		}
 		if ev.CDR != nil {
-			queueCDR(b, table("cdrs"), ev.CDR, ev.Seq)
+			if err := cdrs.add(ev.CDR, ev.Seq); err != nil {
+				return err
+			}
 		}
 	}
+	cdrs.queueInsert(b, table("cdrs"))
 	b.Queue(`INSERT INTO `+table("events")+` (seq, at, type, call_id, agent_id, queue, data)
 		SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::jsonb[])`,
 		seqs, ats, types, callIDs, agents, queues, datas)
