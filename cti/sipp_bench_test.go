@@ -33,7 +33,8 @@ import (
 // the RSS and heap after two identical runs at that rate (memory must not grow). Each step
 // runs CTIDTEST_BENCH_SECONDS (default 20; make bench-sip uses 60) at the rates of
 // CTIDTEST_BENCH_RATES (default 100,200,400,600,800,1000). CTIDTEST_BENCH_MEMORY=0 leaves
-// out the memory runs; CTIDTEST_BENCH_CPUPROFILE=file profiles ctid during each step.
+// out the memory runs; CTIDTEST_BENCH_CPUPROFILE=file profiles ctid during each step;
+// CTIDTEST_BENCH_DIR=dir keeps SIPp's files (statistics, error logs) in dir.
 // Run it alone: go test -run '^$' -bench SIPp -benchtime 1x ./cti
 func BenchmarkSIPp(b *testing.B) {
 	sippBin, err := exec.LookPath("sipp")
@@ -102,6 +103,12 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 	s := startService(b, pool, Config{UDPAddr: "127.0.0.1:0", SourceRate: 1e6, SourceBurst: 1e6})
 
 	dir := b.TempDir()
+	if d := os.Getenv("CTIDTEST_BENCH_DIR"); d != "" {
+		dir = d // SIPp's statistics and error logs stay there for a look
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
 	scenarios, err := filepath.Abs("testdata/sipp")
 	if err != nil {
 		b.Fatal(err)
@@ -164,6 +171,9 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 		st.retransmissions = trunk["Retransmissions(C)"] + phones["Retransmissions(C)"]
 		if trunk == nil {
 			st.failed = -1 // no statistics: nothing can be claimed
+		}
+		if os.Getenv("CTIDTEST_BENCH_DIR") != "" {
+			keepDiagnosis(b, pool, s, dir, name)
 		}
 		setup := sippRTD(b, dir, 1)
 		st.p50, st.p99 = quantile(setup, 0.5), quantile(setup, 0.99)
@@ -589,5 +599,37 @@ func startStepProfile(tb testing.TB, step string) func() {
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
+	}
+}
+
+// keepDiagnosis writes ctid's log and the calls whose SIP Call-ID ctid routed more than once
+// (with their events) to dir, for a look at what went wrong in a step.
+func keepDiagnosis(tb testing.TB, pool *pgxpool.Pool, s *testService, dir, step string) {
+	ctx := context.Background()
+	var out strings.Builder
+	rows, err := pool.Query(ctx, `SELECT c.sip_call_ids[1], e.call_id, e.seq, e.at, e.type, coalesce(e.agent_id, 0), e.data::text
+		FROM t_acme.cdrs c JOIN t_acme.events e ON e.call_id = c.call_id
+		WHERE c.sip_call_ids[1] IN (SELECT sip_call_ids[1] FROM t_acme.cdrs GROUP BY 1 HAVING count(*) > 1 LIMIT 20)
+		ORDER BY 1, e.seq`)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for rows.Next() {
+		var sipID, callID, typ, data string
+		var seq, agent int64
+		var at time.Time
+		if err := rows.Scan(&sipID, &callID, &seq, &at, &typ, &agent, &data); err != nil {
+			tb.Fatal(err)
+		}
+		fmt.Fprintf(&out, "%s %s %d %s %s agent=%d %s\n", sipID, callID, seq, at.Format("15:04:05.000"), typ, agent, data)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "repeated_calls_"+step+".txt"), []byte(out.String()), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ctid_"+step+".log"), []byte(s.logs.String()), 0o644); err != nil {
+		tb.Fatal(err)
 	}
 }
