@@ -225,8 +225,16 @@ func (s *Service) queueRound(c *call, req *sip.Request, tx sip.ServerTransaction
 	c.priority = max(c.didPriority, q.callerPriority(c.cdr.CallerE164, c.cdr.CallerRaw))
 	c.mu.Unlock()
 	rt := s.acd.runtime(c.tenant, q.Name)
-	maxWait := time.NewTimer(q.MaxWait)
-	defer maxWait.Stop()
+	// The timers of waiting (max wait, retrying the agents tried) start when the call first
+	// waits: most calls find an agent at once and need neither.
+	roundStart := time.Now()
+	var maxWait, retry *time.Timer
+	defer func() {
+		if maxWait != nil {
+			maxWait.Stop()
+			retry.Stop()
+		}
+	}()
 	queued := false
 	defer func() {
 		if queued {
@@ -235,9 +243,7 @@ func (s *Service) queueRound(c *call, req *sip.Request, tx sip.ServerTransaction
 		}
 	}()
 	// Agents who did not answer this call are not offered it again until retry fires.
-	tried := map[int64]bool{}
-	retry := time.NewTimer(retryTriedAfter)
-	defer retry.Stop()
+	var tried map[int64]bool
 	for {
 		select {
 		case <-c.done:
@@ -274,6 +280,9 @@ func (s *Service) queueRound(c *call, req *sip.Request, tx sip.ServerTransaction
 					queued = false
 					return "", true
 				}
+				if tried == nil {
+					tried = map[int64]bool{}
+				}
 				for _, m := range cands {
 					tried[m.AgentID] = true
 				}
@@ -302,13 +311,17 @@ func (s *Service) queueRound(c *call, req *sip.Request, tx sip.ServerTransaction
 			s.event(c, CallQueued, 0, data)
 			continue // now in line: maybe first already
 		}
+		if maxWait == nil {
+			maxWait = time.NewTimer(q.MaxWait - time.Since(roundStart))
+			retry = time.NewTimer(retryTriedAfter - time.Since(roundStart))
+		}
 		select {
 		case <-c.wake:
 		case <-c.done:
 			s.abandon(c)
 			return "", true
 		case <-retry.C:
-			tried = map[int64]bool{}
+			tried = nil
 			retry.Reset(retryTriedAfter)
 		case <-maxWait.C:
 			target := q.Overflow
@@ -327,8 +340,7 @@ func (s *Service) abandon(c *call) {
 // offer rings the given members; it reports true when one answered (the call is then up)
 // or the call is over. Members that were not reserved (no longer Ready) are skipped.
 func (s *Service) offer(c *call, req *sip.Request, tx sip.ServerTransaction, q *Queue, members []member, start time.Time) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
-	defer cancel()
+	ctx := context.Background() // agent transitions bound their own rare database reads
 	var legs []*leg
 	for _, m := range members {
 		contacts := s.reg.contacts(c.tenant, m.Extension)
@@ -361,15 +373,7 @@ func (s *Service) ringLegs(c *call, req *sip.Request, tx sip.ServerTransaction, 
 	stopAll := func() { stopOnce.Do(func() { close(stop) }) }
 	out := make(chan legOutcome, len(legs))
 	for _, l := range legs {
-		legStop := make(chan struct{})
-		go func() {
-			select {
-			case <-stop:
-			case <-c.done:
-			}
-			close(legStop)
-		}()
-		go s.runLeg(c, req, tx, l, q.RingTimeout, legStop, start, out)
+		go s.runLeg(c, req, tx, l, q.RingTimeout, stop, start, out)
 	}
 	answered := false
 	for range legs {
@@ -397,8 +401,7 @@ func (s *Service) ringLegs(c *call, req *sip.Request, tx sip.ServerTransaction, 
 // answered records that an agent (or, on an outbound call, the far end) took the call: the
 // agent goes On call, so the ACD offers them nothing until the call ends.
 func (s *Service) answered(c *call, l *leg) {
-	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
-	defer cancel()
+	ctx := context.Background() // agent transitions bound their own rare database reads
 	c.mu.Lock()
 	c.cdr.AnsweredAt = time.Now()
 	if l.agentID != 0 {
@@ -421,8 +424,7 @@ func (s *Service) answered(c *call, l *leg) {
 // missed frees an agent whose leg ended without an answer. A caller's hang-up is no fault
 // of the agent's: only timeouts, busy and declines count for the missed-call rule.
 func (s *Service) missed(c *call, q *Queue, o legOutcome) {
-	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
-	defer cancel()
+	ctx := context.Background() // agent transitions bound their own rare database reads
 	l := o.leg
 	if l.agentID == 0 {
 		return // a trunk leg: no agent to free

@@ -175,6 +175,9 @@ func (a *Agents) load(ctx context.Context, tenant string, ag *agent) error {
 	if ag.loaded {
 		return nil
 	}
+	// Callers on the call path pass no deadline (the state is in memory nearly always).
+	ctx, cancel := context.WithTimeout(ctx, handlerTimeout)
+	defer cancel()
 	err := db.InTenant(ctx, a.pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
 		var st string
 		err := tx.QueryRow(ctx, `SELECT state, reason, call_id, since FROM agent_states WHERE agent_id = $1`, ag.status.AgentID).

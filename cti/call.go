@@ -164,8 +164,7 @@ func (s *Service) endCall(c *call, result Result, hangupBy string, sipCause int)
 
 // afterCall moves an agent from On call to Wrap-up for the queue's wrap-up time, then Ready.
 func (s *Service) afterCall(tenant string, agentID int64, callID string, q *Queue) {
-	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
-	defer cancel()
+	ctx := context.Background() // agent transitions bound their own rare database reads
 	if q == nil || q.WrapUp <= 0 {
 		s.setAgent(ctx, tenant, agentID, Change{To: Ready, Who: BySystem, CallID: callID, From: OnCall})
 		return

@@ -224,8 +224,9 @@ func (s *Service) startLeg(c *call, callerReq *sip.Request, l *leg) error {
 }
 
 // runLeg follows one agent leg to its end: relays provisional responses, gives up after
-// ringTimeout or when stop closes (CANCEL), and hangs up a phone that answers too late
-// (the 200 that crosses a CANCEL). It reports the outcome once the leg is settled.
+// ringTimeout or when stop or the call's done closes (CANCEL), and hangs up a phone that
+// answers too late (the 200 that crosses a CANCEL). It reports the outcome once the leg is
+// settled.
 func (s *Service) runLeg(c *call, callerReq *sip.Request, callerTx sip.ServerTransaction, l *leg,
 	ringTimeout time.Duration, stop <-chan struct{}, start time.Time, out chan<- legOutcome) {
 	timer := time.NewTimer(ringTimeout)
@@ -235,6 +236,10 @@ func (s *Service) runLeg(c *call, callerReq *sip.Request, callerTx sip.ServerTra
 	why := ""
 	ringing := false
 	var deadline <-chan time.Time
+	done := c.done
+	if done == stop {
+		done = nil
+	}
 	sendCancel := func(reason string) {
 		if cancelled {
 			return
@@ -306,6 +311,9 @@ func (s *Service) runLeg(c *call, callerReq *sip.Request, callerTx sip.ServerTra
 		case <-stop:
 			stop = nil
 			sendCancel("cancelled")
+		case <-done:
+			done = nil
+			sendCancel("cancelled")
 		case <-deadline:
 			out <- legOutcome{leg: l, why: orDefault(why, "timeout")}
 			return
@@ -325,8 +333,7 @@ func orDefault(s, d string) string {
 
 // legRinging records that an agent's phone rings.
 func (s *Service) legRinging(c *call, l *leg, start time.Time) {
-	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
-	defer cancel()
+	ctx := context.Background() // agent transitions bound their own rare database reads
 	c.mu.Lock()
 	first := c.cdr.RingingAt.IsZero()
 	if first {
