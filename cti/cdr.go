@@ -159,11 +159,11 @@ type cdrRows struct {
 	agentID                                                                 []*int64
 	wait, talk                                                              []float64
 	sipCause                                                                []int32
-	seq                                                                     []int64
+	ord                                                                     []int64
 }
 
-// add appends c, written with the event of sequence number seq.
-func (r *cdrRows) add(c *CDR, seq int64) error {
+// add appends c, written with the event at place ord (1…n) of its tenant's batch.
+func (r *cdrRows) add(c *CDR, ord int64) error {
 	ids := c.SIPCallIDs
 	if ids == nil {
 		ids = []string{}
@@ -182,14 +182,15 @@ func (r *cdrRows) add(c *CDR, seq int64) error {
 	r.answeredAt, r.endedAt = append(r.answeredAt, nullTime(c.AnsweredAt)), append(r.endedAt, c.EndedAt)
 	r.wait, r.talk = append(r.wait, c.WaitSeconds()), append(r.talk, c.TalkSeconds())
 	r.result, r.hangupBy, r.sipCause = append(r.result, string(c.Result)), append(r.hangupBy, c.HangupBy), append(r.sipCause, int32(c.SIPCause))
-	r.sipCallIDs, r.seq, r.recordingURL = append(r.sipCallIDs, string(js)), append(r.seq, seq), append(r.recordingURL, c.RecordingURL)
+	r.sipCallIDs, r.ord, r.recordingURL = append(r.sipCallIDs, string(js)), append(r.ord, ord), append(r.recordingURL, c.RecordingURL)
 	return nil
 }
 
-// queueInsert adds the insert of the rows to b: one statement for all, arrays unnested. A CDR for
-// the same call and offer time is written once: a repeat (an idempotent API retry) changes
-// nothing.
-func (r *cdrRows) queueInsert(b *pgx.Batch, table string) {
+// queueInsert adds the insert of the rows to b: one statement for all, arrays unnested; base
+// is the SQL of the sequence number before the batch's first event, with $25 the batch's
+// number of events n. A CDR for the same call and offer time is written once: a repeat (an
+// idempotent API retry) changes nothing.
+func (r *cdrRows) queueInsert(b *pgx.Batch, table, base string, n int) {
 	if len(r.callID) == 0 {
 		return
 	}
@@ -198,18 +199,18 @@ func (r *cdrRows) queueInsert(b *pgx.Batch, table string) {
 		wait_seconds, talk_seconds, result, hangup_by, sip_cause, sip_call_ids, seq, recording_url)
 		SELECT call_id, offered_at, direction, source, caller_raw, caller_e164, callee_raw, callee_e164, did, queue,
 			agent_id, agent_extension, queued_at, ringing_at, answered_at, ended_at, wait_seconds, talk_seconds, result,
-			hangup_by, sip_cause, ARRAY(SELECT jsonb_array_elements_text(ids)), seq, recording_url
+			hangup_by, sip_cause, ARRAY(SELECT jsonb_array_elements_text(ids)), `+base+` + ord, recording_url
 		FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 			$9::text[], $10::text[], $11::bigint[], $12::text[], $13::timestamptz[], $14::timestamptz[], $15::timestamptz[],
 			$16::timestamptz[], $17::float8[], $18::float8[], $19::text[], $20::text[], $21::int[], $22::jsonb[], $23::bigint[],
 			$24::text[])
 			AS r(call_id, offered_at, direction, source, caller_raw, caller_e164, callee_raw, callee_e164, did, queue,
 				agent_id, agent_extension, queued_at, ringing_at, answered_at, ended_at, wait_seconds, talk_seconds, result,
-				hangup_by, sip_cause, ids, seq, recording_url)
+				hangup_by, sip_cause, ids, ord, recording_url)
 		ON CONFLICT (call_id, offered_at) DO NOTHING`,
 		r.callID, r.offeredAt, r.direction, r.source, r.callerRaw, r.callerE164, r.calleeRaw, r.calleeE164,
 		r.did, r.queue, r.agentID, r.agentExtension, r.queuedAt, r.ringingAt, r.answeredAt,
-		r.endedAt, r.wait, r.talk, r.result, r.hangupBy, r.sipCause, r.sipCallIDs, r.seq, r.recordingURL)
+		r.endedAt, r.wait, r.talk, r.result, r.hangupBy, r.sipCause, r.sipCallIDs, r.ord, r.recordingURL, n)
 }
 
 const cdrColumns = `call_id, offered_at, direction, source, caller_raw, caller_e164, callee_raw, callee_e164, did, queue,
