@@ -150,6 +150,9 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 			"-trace_stat", "-stf", stat, "-fd", "1", "-trace_err",
 			"-timeout", strconv.Itoa(seconds+60), "-timeout_error")
 		uac.Dir = dir
+		_, ctidPort, _ := net.SplitHostPort(s.Addr("udp"))
+		ctidPortN, _ := strconv.Atoi(ctidPort)
+		drops0 := udpDrops(ctidPortN)
 		stopProfile := startStepProfile(b, name)
 		cpu0, pgCPU0, stmts0 := processCPU(), postgresCPU(), statements.snapshot()
 		out, err := uac.CombinedOutput()
@@ -157,7 +160,8 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 		// The agents' side ends its calls when the BYE passed: wait until ctid has no call left
 		// and the uas has written its counters of the last second.
 		s.waitNoCalls(b, sippDrain)
-		st := sippStep{rate: rate, calls: calls, err: err, out: string(out), cpu: processCPU() - cpu0}
+		st := sippStep{rate: rate, calls: calls, err: err, out: string(out), cpu: processCPU() - cpu0,
+			ctidDrops: udpDrops(ctidPortN) - drops0}
 		// The last CDRs and agent states are written just after the calls ended.
 		time.Sleep(2 * time.Second)
 		st.pgCPU = postgresCPU() - pgCPU0
@@ -188,6 +192,8 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 		figure(fmt.Sprintf("sipp_step_%d_failed", rate), float64(st.failed), "calls", "trunk and phones; "+cond)
 		figure(fmt.Sprintf("sipp_step_%d_unexpected", rate), float64(st.unexpected), "messages", "unexpected, out-of-call and dead-call messages at trunk and phones; "+cond)
 		figure(fmt.Sprintf("sipp_step_%d_retransmissions", rate), float64(st.retransmissions), "messages", "SIPp retransmitted (a sign of loss or delay); "+cond)
+		figure(fmt.Sprintf("sipp_step_%d_ctid_udp_drops", rate), float64(st.ctidDrops), "datagrams",
+			"dropped by the kernel at ctid's UDP socket, its receive buffer full (/proc/net/udp); "+cond)
 		figure(fmt.Sprintf("sipp_step_%d_setup_p50", rate), st.p50, "ms", "INVITE → 180 at the trunk; "+cond)
 		figure(fmt.Sprintf("sipp_step_%d_setup_p99", rate), st.p99, "ms", "INVITE → 180 at the trunk; "+cond)
 		figure(fmt.Sprintf("sipp_step_%d_cpu_per_call", rate), float64(st.cpu.Microseconds())/1000/float64(max(st.calls, 1)), "ms",
@@ -196,8 +202,8 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 			"CPU time of the PostgreSQL server processes (user+system) per call; "+cond)
 		figure(fmt.Sprintf("sipp_step_%d_statements_per_call", rate), float64(st.statements.total())/float64(max(st.calls, 1)), "statements",
 			"SQL statements ctid sent (BEGIN and COMMIT included, each query of a batch counted) per call; "+cond)
-		figure(fmt.Sprintf("sipp_step_%d_transactions_per_call", rate), float64(st.statements["commit"])/float64(max(st.calls, 1)), "commits",
-			"transactions ctid committed per call; "+cond)
+		figure(fmt.Sprintf("sipp_step_%d_transactions_per_call", rate), float64(st.statements["commit"]+st.statements[implicitTransaction])/float64(max(st.calls, 1)), "commits",
+			"transactions ctid committed per call (COMMITs and batches sent outside a transaction); "+cond)
 		if os.Getenv("CTIDTEST_BENCH_DEBUG") != "" {
 			b.Logf("statements of the %d calls at %d/s:\n%s", st.calls, rate, st.statements)
 		}
@@ -258,6 +264,7 @@ type sippStep struct {
 	p50, p99        float64
 	cpu             time.Duration // CPU time of this process during the run
 	pgCPU           time.Duration // CPU time of the PostgreSQL server during the run
+	ctidDrops       int           // datagrams the kernel dropped at ctid's full UDP socket
 	statements      statementCounts
 	err             error // SIPp's exit: non-zero when a call failed or the run timed out
 	out             string
@@ -539,9 +546,15 @@ func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, dat
 
 func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
-func (c *statementCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+func (c *statementCounter) TraceBatchStart(ctx context.Context, conn *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	if conn.PgConn().TxStatus() == 'I' {
+		c.add(implicitTransaction, 1) // a batch outside a transaction is one of its own
+	}
 	return ctx
 }
+
+// implicitTransaction counts the batches sent outside a transaction (each is one).
+const implicitTransaction = "(batch in its own transaction)"
 
 func (c *statementCounter) TraceBatchQuery(_ context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
 	c.add(data.SQL, 1)
@@ -561,8 +574,10 @@ func (c statementCounts) minus(before statementCounts) statementCounts {
 
 func (c statementCounts) total() int {
 	n := 0
-	for _, v := range c {
-		n += v
+	for k, v := range c {
+		if k != implicitTransaction {
+			n += v
+		}
 	}
 	return n
 }
@@ -632,4 +647,24 @@ func keepDiagnosis(tb testing.TB, pool *pgxpool.Pool, s *testService, dir, step 
 	if err := os.WriteFile(filepath.Join(dir, "ctid_"+step+".log"), []byte(s.logs.String()), 0o644); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// udpDrops is the count of datagrams the kernel dropped at the IPv4 UDP socket bound to port
+// (its receive buffer was full), from /proc/net/udp.
+func udpDrops(port int) int {
+	b, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		return 0
+	}
+	want := fmt.Sprintf(":%04X", port)
+	n := 0
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 13 || !strings.HasSuffix(f[1], want) {
+			continue
+		}
+		d, _ := strconv.Atoi(f[len(f)-1])
+		n += d
+	}
+	return n
 }
