@@ -461,7 +461,7 @@ func (s *Service) forwardInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	defer cancel2()
 	clTx, err := s.client.TransactionRequest(ctx2, req, s.forwardOpts("")...)
 	if err != nil {
-		s.respond(tx, req, 503, "Service Unavailable")
+		s.respondUpstream(tx, req, 503, "Service Unavailable")
 		if req.Method == sip.BYE && c != nil {
 			s.endByBye(c, req, 0)
 		}
@@ -485,15 +485,29 @@ func (s *Service) forwardInDialog(req *sip.Request, tx sip.ServerTransaction) {
 			}
 		case <-clTx.Done():
 			final = 408
-			s.respond(tx, req, 408, "Request Timeout")
+			s.respondUpstream(tx, req, 408, "Request Timeout")
 		case <-ctx.Done():
 			final = 408
-			s.respond(tx, req, 408, "Request Timeout")
+			s.respondUpstream(tx, req, 408, "Request Timeout")
 		}
 	}
 	if req.Method == sip.BYE && c != nil {
 		s.endByBye(c, req, final)
 	}
+}
+
+// respondUpstream answers a request ctid was forwarding (forwarding put ctid's own Via on top
+// of it and pointed it at the next hop): without that Via, back to where the request came from.
+// Built like any response, it went to the next hop instead, carrying ctid's Via.
+func (s *Service) respondUpstream(tx sip.ServerTransaction, req *sip.Request, code int, reason string) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	if v := res.Via(); v != nil {
+		if b, _ := v.Params.Get("branch"); strings.HasPrefix(b, viaBranchPrefix) && s.isOurs(sip.Uri{Host: v.Host, Port: v.Port}) {
+			res.RemoveHeader("Via")
+		}
+	}
+	res.SetDestination(req.Source())
+	s.send(tx, req, res)
 }
 
 // endByBye ends an answered call after a BYE from either side.
