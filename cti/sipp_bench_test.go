@@ -21,6 +21,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
 
@@ -642,6 +643,24 @@ func keepDiagnosis(tb testing.TB, pool *pgxpool.Pool, s *testService, dir, step 
 		tb.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "repeated_calls_"+step+".txt"), []byte(out.String()), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	// What ctid dropped, by reason (stray responses: matching no transaction any more).
+	dropped := make(chan prometheus.Metric, 16)
+	s.m.sipDropped.Collect(dropped)
+	close(dropped)
+	var counts strings.Builder
+	for m := range dropped {
+		var d dto.Metric
+		if err := m.Write(&d); err != nil {
+			tb.Fatal(err)
+		}
+		for _, l := range d.GetLabel() {
+			fmt.Fprintf(&counts, "%s=%s ", l.GetName(), l.GetValue())
+		}
+		fmt.Fprintf(&counts, "%v\n", d.GetCounter().GetValue())
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ctid_dropped_"+step+".txt"), []byte(counts.String()), 0o644); err != nil {
 		tb.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "ctid_"+step+".log"), []byte(s.logs.String()), 0o644); err != nil {
