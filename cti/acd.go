@@ -116,7 +116,9 @@ const retryTriedAfter = 5 * time.Second
 // candidates are the members a queue offers the call to now: Ready, registered and not yet
 // tried, at the lowest level that has any. Ring all takes them all; the other strategies
 // take the one that comes first (longest idle, or next after the last offered). One pass
-// without sorting: a queue may have a thousand members and this runs for every call.
+// without sorting: a queue may have a thousand members and this runs for every call, so a
+// member costs one atomic read of its agent's state, and its registration is read only when
+// it would be taken (for longest idle, the few that were idle longer than the best so far).
 func (s *Service) candidates(ctx context.Context, c *call, q *Queue, rt *queueRuntime, members []member, tried map[int64]bool) []member {
 	rt.mu.Lock()
 	start := rt.next
@@ -125,21 +127,16 @@ func (s *Service) candidates(ctx context.Context, c *call, q *Queue, rt *queueRu
 	now := time.Now().UnixNano()
 	var all []member
 	best, bestLevel := -1, 0
-	var bestIdle time.Time
+	var bestIdle int64
 	bestRank := n
-	for i, m := range members {
-		if tried[m.AgentID] || m.Extension == "" || (best >= 0 && m.Level > bestLevel) {
+	for i := range members {
+		m := &members[i]
+		if m.Extension == "" || (best >= 0 && m.Level > bestLevel) {
 			continue
 		}
-		ag, reg := m.agent, m.reg
+		ag := m.agent
 		if ag == nil {
 			ag = s.agents.get(c.tenant, m.AgentID)
-		}
-		if reg == nil {
-			reg = s.reg.ext(c.tenant, m.Extension)
-		}
-		if !reg.registeredAt(now) {
-			continue
 		}
 		ok, since, err := s.agents.idleOf(ctx, c.tenant, ag)
 		if err != nil {
@@ -152,12 +149,25 @@ func (s *Service) candidates(ctx context.Context, c *call, q *Queue, rt *queueRu
 		rank := (i - start + n) % n
 		better := best < 0 || m.Level < bestLevel ||
 			(q.Strategy == RoundRobin && rank < bestRank) ||
-			(q.Strategy != RoundRobin && since.Before(bestIdle))
+			(q.Strategy != RoundRobin && since < bestIdle)
+		if !better && q.Strategy != RingAll {
+			continue
+		}
+		if tried[m.AgentID] {
+			continue
+		}
+		reg := m.reg
+		if reg == nil {
+			reg = s.reg.ext(c.tenant, m.Extension)
+		}
+		if !reg.registeredAt(now) {
+			continue
+		}
 		if best >= 0 && m.Level < bestLevel {
 			all = all[:0]
 		}
 		if q.Strategy == RingAll {
-			all = append(all, m)
+			all = append(all, *m)
 		}
 		if better {
 			best, bestLevel, bestIdle, bestRank = i, m.Level, since, rank
@@ -215,8 +225,16 @@ func (s *Service) queueRound(c *call, req *sip.Request, tx sip.ServerTransaction
 	c.priority = max(c.didPriority, q.callerPriority(c.cdr.CallerE164, c.cdr.CallerRaw))
 	c.mu.Unlock()
 	rt := s.acd.runtime(c.tenant, q.Name)
-	maxWait := time.NewTimer(q.MaxWait)
-	defer maxWait.Stop()
+	// The timers of waiting (max wait, retrying the agents tried) start when the call first
+	// waits: most calls find an agent at once and need neither.
+	roundStart := time.Now()
+	var maxWait, retry *time.Timer
+	defer func() {
+		if maxWait != nil {
+			maxWait.Stop()
+			retry.Stop()
+		}
+	}()
 	queued := false
 	defer func() {
 		if queued {
@@ -225,9 +243,7 @@ func (s *Service) queueRound(c *call, req *sip.Request, tx sip.ServerTransaction
 		}
 	}()
 	// Agents who did not answer this call are not offered it again until retry fires.
-	tried := map[int64]bool{}
-	retry := time.NewTimer(retryTriedAfter)
-	defer retry.Stop()
+	var tried map[int64]bool
 	for {
 		select {
 		case <-c.done:
@@ -264,6 +280,9 @@ func (s *Service) queueRound(c *call, req *sip.Request, tx sip.ServerTransaction
 					queued = false
 					return "", true
 				}
+				if tried == nil {
+					tried = map[int64]bool{}
+				}
 				for _, m := range cands {
 					tried[m.AgentID] = true
 				}
@@ -292,13 +311,17 @@ func (s *Service) queueRound(c *call, req *sip.Request, tx sip.ServerTransaction
 			s.event(c, CallQueued, 0, data)
 			continue // now in line: maybe first already
 		}
+		if maxWait == nil {
+			maxWait = time.NewTimer(q.MaxWait - time.Since(roundStart))
+			retry = time.NewTimer(retryTriedAfter - time.Since(roundStart))
+		}
 		select {
 		case <-c.wake:
 		case <-c.done:
 			s.abandon(c)
 			return "", true
 		case <-retry.C:
-			tried = map[int64]bool{}
+			tried = nil
 			retry.Reset(retryTriedAfter)
 		case <-maxWait.C:
 			target := q.Overflow
@@ -317,8 +340,7 @@ func (s *Service) abandon(c *call) {
 // offer rings the given members; it reports true when one answered (the call is then up)
 // or the call is over. Members that were not reserved (no longer Ready) are skipped.
 func (s *Service) offer(c *call, req *sip.Request, tx sip.ServerTransaction, q *Queue, members []member, start time.Time) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
-	defer cancel()
+	ctx := context.Background() // agent transitions bound their own rare database reads
 	var legs []*leg
 	for _, m := range members {
 		contacts := s.reg.contacts(c.tenant, m.Extension)
@@ -351,15 +373,7 @@ func (s *Service) ringLegs(c *call, req *sip.Request, tx sip.ServerTransaction, 
 	stopAll := func() { stopOnce.Do(func() { close(stop) }) }
 	out := make(chan legOutcome, len(legs))
 	for _, l := range legs {
-		legStop := make(chan struct{})
-		go func() {
-			select {
-			case <-stop:
-			case <-c.done:
-			}
-			close(legStop)
-		}()
-		go s.runLeg(c, req, tx, l, q.RingTimeout, legStop, start, out)
+		go s.runLeg(c, req, tx, l, q.RingTimeout, stop, start, out)
 	}
 	answered := false
 	for range legs {
@@ -387,8 +401,7 @@ func (s *Service) ringLegs(c *call, req *sip.Request, tx sip.ServerTransaction, 
 // answered records that an agent (or, on an outbound call, the far end) took the call: the
 // agent goes On call, so the ACD offers them nothing until the call ends.
 func (s *Service) answered(c *call, l *leg) {
-	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
-	defer cancel()
+	ctx := context.Background() // agent transitions bound their own rare database reads
 	c.mu.Lock()
 	c.cdr.AnsweredAt = time.Now()
 	if l.agentID != 0 {
@@ -411,8 +424,7 @@ func (s *Service) answered(c *call, l *leg) {
 // missed frees an agent whose leg ended without an answer. A caller's hang-up is no fault
 // of the agent's: only timeouts, busy and declines count for the missed-call rule.
 func (s *Service) missed(c *call, q *Queue, o legOutcome) {
-	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
-	defer cancel()
+	ctx := context.Background() // agent transitions bound their own rare database reads
 	l := o.leg
 	if l.agentID == 0 {
 		return // a trunk leg: no agent to free

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -123,9 +125,31 @@ type agent struct {
 		lastIdle time.Time
 		claimed  bool // a call is reserving this Ready agent right now
 	}
+	// idle is the view as the ACD's scan of a queue's members reads it, in one atomic word:
+	// notLoaded, notIdle, or (Ready and not claimed) when the agent became Ready, in Unix
+	// nanoseconds. It changes with the view, under its lock.
+	idle atomic.Int64
 	// lastIdle is when the agent last became Ready: longest-idle-first orders by it.
 	lastIdle time.Time
 	missed   int // unanswered offers in a row (the missed-call rule)
+}
+
+// Values of agent.idle besides a time.
+const (
+	notLoaded = math.MinInt64 // the state was not read from the database yet
+	notIdle   = 0             // not Ready, or claimed by a call
+)
+
+// setIdle stores the view in idle; the caller holds the view's lock.
+func (ag *agent) setIdle() {
+	switch {
+	case !ag.view.loaded:
+		ag.idle.Store(notLoaded)
+	case ag.view.state != Ready || ag.view.claimed:
+		ag.idle.Store(notIdle)
+	default:
+		ag.idle.Store(max(ag.view.lastIdle.UnixNano(), 1))
+	}
 }
 
 // NewAgents makes the agent state keeper.
@@ -140,6 +164,7 @@ func (a *Agents) get(tenant string, id int64) *agent {
 	ag := a.agents[k]
 	if ag == nil {
 		ag = &agent{status: AgentStatus{AgentID: id, State: LoggedOut}}
+		ag.idle.Store(notLoaded)
 		a.agents[k] = ag
 	}
 	return ag
@@ -150,6 +175,9 @@ func (a *Agents) load(ctx context.Context, tenant string, ag *agent) error {
 	if ag.loaded {
 		return nil
 	}
+	// Callers on the call path pass no deadline (the state is in memory nearly always).
+	ctx, cancel := context.WithTimeout(ctx, handlerTimeout)
+	defer cancel()
 	err := db.InTenant(ctx, a.pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
 		var st string
 		err := tx.QueryRow(ctx, `SELECT state, reason, call_id, since FROM agent_states WHERE agent_id = $1`, ag.status.AgentID).
@@ -177,6 +205,7 @@ func (ag *agent) publish() {
 	ag.view.Lock()
 	ag.view.loaded, ag.view.state, ag.view.lastIdle = ag.loaded, ag.status.State, ag.lastIdle
 	ag.view.claimed = false
+	ag.setIdle()
 	ag.view.Unlock()
 }
 
@@ -206,6 +235,21 @@ type Change struct {
 // Set moves an agent to another state, checked against the transition table, and returns
 // the new status once the transition is durable.
 func (a *Agents) Set(ctx context.Context, tenant string, agentID int64, c Change) (AgentStatus, error) {
+	return a.set(ctx, tenant, agentID, c, true)
+}
+
+// move is Set for the transitions SIP signalling drives during a call (Reserved, Ringing,
+// On call, Wrap-up, Ready): the new state takes effect at once and its agent.state event is
+// posted to the log's group commit instead of waited for, so a call does not wait for a
+// commit at each step. Nobody is told such a transition was saved; the event log writes
+// events in the order they were queued and publishes each only once it is durable, so
+// subscribers see an agent's transitions in order and gap-free, and a later Set of the same
+// agent returns only after this one is durable too.
+func (a *Agents) move(ctx context.Context, tenant string, agentID int64, c Change) (AgentStatus, error) {
+	return a.set(ctx, tenant, agentID, c, false)
+}
+
+func (a *Agents) set(ctx context.Context, tenant string, agentID int64, c Change, wait bool) (AgentStatus, error) {
 	ag := a.get(tenant, agentID)
 	if c.From != "" {
 		// A conditional move fails at once when the agent is elsewhere or being reserved by
@@ -215,6 +259,7 @@ func (a *Agents) Set(ctx context.Context, tenant string, agentID int64, c Change
 		claim := !busy && c.To == Reserved
 		if claim {
 			ag.view.claimed = true
+			ag.setIdle()
 		}
 		ag.view.Unlock()
 		if busy {
@@ -225,6 +270,7 @@ func (a *Agents) Set(ctx context.Context, tenant string, agentID int64, c Change
 				ag.view.Lock()
 				if ag.view.state != Reserved {
 					ag.view.claimed = false // the reservation failed
+					ag.setIdle()
 				}
 				ag.view.Unlock()
 			}()
@@ -265,11 +311,17 @@ func (a *Agents) Set(ctx context.Context, tenant string, agentID int64, c Change
 	if actor == "" {
 		actor = c.Who
 	}
-	ev, err := a.events.Append(ctx, Event{
-		Tenant: tenant, Type: AgentStateSet, AgentID: agentID, CallID: c.CallID,
+	ev := Event{
+		Tenant: tenant, Type: AgentStateSet, AgentID: agentID, CallID: c.CallID, At: time.Now(),
 		Data:  map[string]string{"from": string(from), "to": string(c.To), "reason": c.Reason},
 		State: &StateChange{From: from, To: c.To, Reason: c.Reason, Actor: actor},
-	})
+	}
+	var err error
+	if wait {
+		ev, err = a.events.Append(ctx, ev)
+	} else {
+		err = a.events.Post(ev)
+	}
 	if err != nil {
 		return ag.status, fmt.Errorf("agent %d %s → %s: %w", agentID, from, c.To, err)
 	}
@@ -289,26 +341,21 @@ func (a *Agents) Set(ctx context.Context, tenant string, agentID int64, c Change
 	return ag.status, nil
 }
 
-// idle reports whether the agent is Ready, and since when (longest idle first orders by it).
-func (a *Agents) idle(ctx context.Context, tenant string, agentID int64) (bool, time.Time, error) {
-	return a.idleOf(ctx, tenant, a.get(tenant, agentID))
-}
-
 // idleOf is idle for an agent already looked up (the ACD keeps the pointers of a queue's
-// members: looking each one up in the map on every call cost more than the rest of the call).
-func (a *Agents) idleOf(ctx context.Context, tenant string, ag *agent) (bool, time.Time, error) {
-	ag.view.Lock()
-	loaded, st, since, claimed := ag.view.loaded, ag.view.state, ag.view.lastIdle, ag.view.claimed
-	ag.view.Unlock()
-	if loaded {
-		return st == Ready && !claimed, since, nil
+// members: looking each one up in the map on every call cost more than the rest of the call):
+// whether it is Ready and not claimed by a call, and since when in Unix nanoseconds. It reads
+// one atomic word, no lock: the ACD scans every member of a queue for every call.
+func (a *Agents) idleOf(ctx context.Context, tenant string, ag *agent) (bool, int64, error) {
+	if v := ag.idle.Load(); v != notLoaded {
+		return v != notIdle, v, nil
 	}
 	ag.mu.Lock()
 	defer ag.mu.Unlock()
 	if err := a.load(ctx, tenant, ag); err != nil {
-		return false, time.Time{}, err
+		return false, 0, err
 	}
-	return ag.status.State == Ready, ag.lastIdle, nil
+	v := ag.idle.Load()
+	return v != notIdle && v != notLoaded, v, nil
 }
 
 // missedOffer counts an unanswered offer and reports whether the agent reached limit

@@ -153,7 +153,7 @@ func (s *Service) endCall(c *call, result Result, hangupBy string, sipCause int)
 	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
 	defer cancel()
 	data := map[string]string{"result": string(result), "hangup_by": hangupBy}
-	if _, err := s.events.Append(ctx, Event{Tenant: c.tenant, Type: CallEnded, CallID: c.id, AgentID: cdr.AgentID,
+	if _, err := s.events.appendGrouped(ctx, Event{Tenant: c.tenant, Type: CallEnded, CallID: c.id, AgentID: cdr.AgentID,
 		Queue: cdr.Queue, Data: data, CDR: &cdr}); err != nil {
 		s.log.Error("write CDR", "call", c.id, "error", err)
 	}
@@ -164,8 +164,7 @@ func (s *Service) endCall(c *call, result Result, hangupBy string, sipCause int)
 
 // afterCall moves an agent from On call to Wrap-up for the queue's wrap-up time, then Ready.
 func (s *Service) afterCall(tenant string, agentID int64, callID string, q *Queue) {
-	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
-	defer cancel()
+	ctx := context.Background() // agent transitions bound their own rare database reads
 	if q == nil || q.WrapUp <= 0 {
 		s.setAgent(ctx, tenant, agentID, Change{To: Ready, Who: BySystem, CallID: callID, From: OnCall})
 		return
@@ -175,15 +174,16 @@ func (s *Service) afterCall(tenant string, agentID int64, callID string, q *Queu
 		ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
 		defer cancel()
 		// The agent may have left wrap-up already (from the console): then this does nothing.
-		if _, err := s.agents.Set(ctx, tenant, agentID, Change{To: Ready, Who: BySystem, Reason: "wrap_up_over", From: WrapUp}); err != nil && !isConflict(err) {
+		if _, err := s.agents.move(ctx, tenant, agentID, Change{To: Ready, Who: BySystem, Reason: "wrap_up_over", From: WrapUp}); err != nil && !isConflict(err) {
 			s.log.Error("end wrap-up", "agent", agentID, "error", err)
 		}
 	})
 }
 
-// setAgent makes a system transition, logging failures (the call goes on).
+// setAgent makes a system transition of the call path (posted to the event log, not waited
+// for), logging failures (the call goes on).
 func (s *Service) setAgent(ctx context.Context, tenant string, agentID int64, c Change) bool {
-	if _, err := s.agents.Set(ctx, tenant, agentID, c); err != nil {
+	if _, err := s.agents.move(ctx, tenant, agentID, c); err != nil {
 		if !isConflict(err) {
 			s.log.Error("agent state", "agent", agentID, "to", c.To, "error", err)
 		}

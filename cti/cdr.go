@@ -2,6 +2,7 @@ package cti
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -149,22 +150,67 @@ func nullID(id int64) *int64 {
 	return &id
 }
 
-// queueCDR adds the insert of c to b. A CDR for the same call and offer time is written
-// once: a repeat (an idempotent API retry) changes nothing.
-func queueCDR(b *pgx.Batch, table string, c *CDR, seq int64) {
+// cdrRows are CDRs as the columns of one insert.
+type cdrRows struct {
+	callID, direction, source, callerRaw, callerE164, calleeRaw, calleeE164 []string
+	did, queue, agentExtension, result, hangupBy, recordingURL, sipCallIDs  []string
+	offeredAt, endedAt                                                      []time.Time
+	queuedAt, ringingAt, answeredAt                                         []*time.Time
+	agentID                                                                 []*int64
+	wait, talk                                                              []float64
+	sipCause                                                                []int32
+	ord                                                                     []int64
+}
+
+// add appends c, written with the event at place ord (1…n) of its tenant's batch.
+func (r *cdrRows) add(c *CDR, ord int64) error {
 	ids := c.SIPCallIDs
 	if ids == nil {
 		ids = []string{}
 	}
+	js, err := json.Marshal(ids)
+	if err != nil {
+		return fmt.Errorf("SIP Call-IDs of CDR %s: %w", c.CallID, err)
+	}
+	r.callID, r.offeredAt, r.direction, r.source = append(r.callID, c.CallID), append(r.offeredAt, c.OfferedAt),
+		append(r.direction, string(c.Direction)), append(r.source, c.Source)
+	r.callerRaw, r.callerE164 = append(r.callerRaw, c.CallerRaw), append(r.callerE164, c.CallerE164)
+	r.calleeRaw, r.calleeE164 = append(r.calleeRaw, c.CalleeRaw), append(r.calleeE164, c.CalleeE164)
+	r.did, r.queue, r.agentID = append(r.did, c.DID), append(r.queue, c.Queue), append(r.agentID, nullID(c.AgentID))
+	r.agentExtension = append(r.agentExtension, c.AgentExtension)
+	r.queuedAt, r.ringingAt = append(r.queuedAt, nullTime(c.QueuedAt)), append(r.ringingAt, nullTime(c.RingingAt))
+	r.answeredAt, r.endedAt = append(r.answeredAt, nullTime(c.AnsweredAt)), append(r.endedAt, c.EndedAt)
+	r.wait, r.talk = append(r.wait, c.WaitSeconds()), append(r.talk, c.TalkSeconds())
+	r.result, r.hangupBy, r.sipCause = append(r.result, string(c.Result)), append(r.hangupBy, c.HangupBy), append(r.sipCause, int32(c.SIPCause))
+	r.sipCallIDs, r.ord, r.recordingURL = append(r.sipCallIDs, string(js)), append(r.ord, ord), append(r.recordingURL, c.RecordingURL)
+	return nil
+}
+
+// queueInsert adds the insert of the rows to b: one statement for all, arrays unnested; base
+// is the SQL of the sequence number before the batch's first event, with $25 the batch's
+// number of events n. A CDR for the same call and offer time is written once: a repeat (an
+// idempotent API retry) changes nothing.
+func (r *cdrRows) queueInsert(b *pgx.Batch, table, base string, n int) {
+	if len(r.callID) == 0 {
+		return
+	}
 	b.Queue(`INSERT INTO `+table+` (call_id, offered_at, direction, source, caller_raw, caller_e164,
 		callee_raw, callee_e164, did, queue, agent_id, agent_extension, queued_at, ringing_at, answered_at, ended_at,
 		wait_seconds, talk_seconds, result, hangup_by, sip_cause, sip_call_ids, seq, recording_url)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
+		SELECT call_id, offered_at, direction, source, caller_raw, caller_e164, callee_raw, callee_e164, did, queue,
+			agent_id, agent_extension, queued_at, ringing_at, answered_at, ended_at, wait_seconds, talk_seconds, result,
+			hangup_by, sip_cause, ARRAY(SELECT jsonb_array_elements_text(ids)), `+base+` + ord, recording_url
+		FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+			$9::text[], $10::text[], $11::bigint[], $12::text[], $13::timestamptz[], $14::timestamptz[], $15::timestamptz[],
+			$16::timestamptz[], $17::float8[], $18::float8[], $19::text[], $20::text[], $21::int[], $22::jsonb[], $23::bigint[],
+			$24::text[])
+			AS r(call_id, offered_at, direction, source, caller_raw, caller_e164, callee_raw, callee_e164, did, queue,
+				agent_id, agent_extension, queued_at, ringing_at, answered_at, ended_at, wait_seconds, talk_seconds, result,
+				hangup_by, sip_cause, ids, ord, recording_url)
 		ON CONFLICT (call_id, offered_at) DO NOTHING`,
-		c.CallID, c.OfferedAt, string(c.Direction), c.Source, c.CallerRaw, c.CallerE164,
-		c.CalleeRaw, c.CalleeE164, c.DID, c.Queue, nullID(c.AgentID), c.AgentExtension,
-		nullTime(c.QueuedAt), nullTime(c.RingingAt), nullTime(c.AnsweredAt), c.EndedAt,
-		c.WaitSeconds(), c.TalkSeconds(), string(c.Result), c.HangupBy, c.SIPCause, ids, seq, c.RecordingURL)
+		r.callID, r.offeredAt, r.direction, r.source, r.callerRaw, r.callerE164, r.calleeRaw, r.calleeE164,
+		r.did, r.queue, r.agentID, r.agentExtension, r.queuedAt, r.ringingAt, r.answeredAt,
+		r.endedAt, r.wait, r.talk, r.result, r.hangupBy, r.sipCause, r.sipCallIDs, r.ord, r.recordingURL, n)
 }
 
 const cdrColumns = `call_id, offered_at, direction, source, caller_raw, caller_e164, callee_raw, callee_e164, did, queue,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -23,6 +24,12 @@ const (
 	maxQueued       = 100_000          // events waiting to be written before Append refuses more
 	flushTimeout    = 10 * time.Second // one batch's transaction
 	closeFlushLimit = 30 * time.Second // writing what is queued when the log closes
+	// groupWindow is how long the writer may hold events no user waits for (the call path's
+	// call events, agent transitions and CDRs) to write them with the ones that follow: at
+	// hundreds of calls a second a batch then carries tens of events instead of a few, and
+	// each commit's fixed cost (round trips, statements, WAL flush) is paid that much less
+	// often. An event someone waits for with Append is written at once, with what is queued.
+	groupWindow = 10 * time.Millisecond
 )
 
 // ErrLogClosed is returned by Append after the log stopped.
@@ -39,6 +46,7 @@ type EventLog struct {
 
 	mu      sync.Mutex
 	queue   []*pendingEvent
+	urgent  int // queued events that may not be held for groupWindow
 	closed  bool
 	wake    chan struct{}
 	stopped chan struct{}
@@ -51,6 +59,8 @@ type pendingEvent struct {
 	ev     Event
 	done   chan error // buffered: the writer never waits for the appender
 	posted bool       // nobody waits: the writer logs a failure
+	hold   bool       // the writer may hold it up to groupWindow to batch it with later ones
+	queued time.Time
 }
 
 // fail reports a write error to the appender, or logs it when nobody waits.
@@ -73,7 +83,17 @@ func NewEventLog(pool *pgxpool.Pool, logger *slog.Logger, m *metrics) *EventLog 
 // Append writes ev to its tenant's log and returns it with its sequence number once it is
 // durable (and published). A bad event is an Invalid fault and is not written.
 func (l *EventLog) Append(ctx context.Context, ev Event) (Event, error) {
-	p, err := l.enqueue(ev, false)
+	return l.append(ctx, ev, false)
+}
+
+// appendGrouped is Append for an event whose appender waits for it but tells nobody about it
+// (the CDR of a call whose caller already hung up): the writer may hold it for groupWindow.
+func (l *EventLog) appendGrouped(ctx context.Context, ev Event) (Event, error) {
+	return l.append(ctx, ev, true)
+}
+
+func (l *EventLog) append(ctx context.Context, ev Event, hold bool) (Event, error) {
+	p, err := l.enqueue(ev, false, hold)
 	if err != nil {
 		return p.ev, err
 	}
@@ -88,17 +108,19 @@ func (l *EventLog) Append(ctx context.Context, ev Event) (Event, error) {
 // Post queues ev like Append but does not wait until it is durable: the SIP path posts the
 // call events nothing waits for (the caller would hear ringing later). The log writes events
 // in the order they were queued, so once a later Append of the same tenant returned, ev is
-// durable too. A write that fails is logged. A bad event is an Invalid fault and is not queued.
+// durable too. The writer may hold a posted event for groupWindow to batch it with others.
+// A write that fails is logged. A bad event is an Invalid fault and is not queued.
 func (l *EventLog) Post(ev Event) error {
-	_, err := l.enqueue(ev, true)
+	_, err := l.enqueue(ev, true, true)
 	return err
 }
 
-func (l *EventLog) enqueue(ev Event, posted bool) (*pendingEvent, error) {
+func (l *EventLog) enqueue(ev Event, posted, hold bool) (*pendingEvent, error) {
+	now := time.Now()
 	if ev.At.IsZero() {
-		ev.At = time.Now()
+		ev.At = now
 	}
-	p := &pendingEvent{ev: ev, done: make(chan error, 1), posted: posted}
+	p := &pendingEvent{ev: ev, done: make(chan error, 1), posted: posted, hold: hold, queued: now}
 	if err := ev.check(); err != nil {
 		return p, err
 	}
@@ -112,10 +134,18 @@ func (l *EventLog) enqueue(ev Event, posted bool) (*pendingEvent, error) {
 		return p, fault.Errorf(fault.Unavailable, "event log is overloaded: %d events waiting", maxQueued)
 	}
 	l.queue = append(l.queue, p)
+	if !hold {
+		l.urgent++
+	}
+	// The writer needs waking for the first event of a batch and for one that may not wait;
+	// for the others it is writing already, or holding the queue with a timer.
+	wake := !hold || len(l.queue) == 1 || len(l.queue) >= maxBatch
 	l.mu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default:
+	if wake {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
 	}
 	return p, nil
 }
@@ -123,9 +153,13 @@ func (l *EventLog) enqueue(ev Event, posted bool) (*pendingEvent, error) {
 // Run writes queued events until ctx ends, then writes what is still queued and returns.
 func (l *EventLog) Run(ctx context.Context) {
 	defer close(l.stopped)
+	hold := time.NewTimer(groupWindow)
+	hold.Stop()
+	defer hold.Stop()
 	for {
 		select {
 		case <-l.wake:
+		case <-hold.C:
 		case <-ctx.Done():
 			l.mu.Lock()
 			l.closed = true
@@ -139,9 +173,27 @@ func (l *EventLog) Run(ctx context.Context) {
 		// A write that has started finishes (each is bounded by flushTimeout) even when ctx
 		// ends meanwhile: stopping must not lose an event, such as the CDR of a call that
 		// ended just before shutdown.
-		for l.flushQueued(context.WithoutCancel(ctx)) {
+		for {
+			if d := l.holdFor(); d > 0 {
+				hold.Reset(d)
+				break
+			}
+			if !l.flushQueued(context.WithoutCancel(ctx)) {
+				break
+			}
 		}
 	}
+}
+
+// holdFor is how long the writer may still wait before it writes what is queued: until the
+// oldest queued event is groupWindow old, unless an event may not wait or a batch is full.
+func (l *EventLog) holdFor() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.queue) == 0 || l.urgent > 0 || len(l.queue) >= maxBatch || l.closed {
+		return 0
+	}
+	return groupWindow - time.Since(l.queue[0].queued)
 }
 
 // Wait blocks until Run has returned.
@@ -153,6 +205,11 @@ func (l *EventLog) flushQueued(ctx context.Context) bool {
 	n := min(len(l.queue), maxBatch)
 	batch := l.queue[:n:n]
 	l.queue = l.queue[n:]
+	for _, p := range batch {
+		if !p.hold {
+			l.urgent--
+		}
+	}
 	more := len(l.queue) > 0
 	if len(l.queue) == 0 {
 		l.queue = nil
@@ -207,10 +264,7 @@ func (l *EventLog) write(ctx context.Context, batch []*pendingEvent) error {
 	}
 	// A fixed order of tenants: two writers (two ctid processes) lock counters in the same order.
 	sort.Strings(tenants)
-	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
-		return writeBatch(ctx, tx, tenants, byTenant)
-	})
-	if err != nil {
+	if err := writeBatch(ctx, l.pool, tenants, byTenant); err != nil {
 		// The numbers were not taken: the transaction rolled back.
 		for _, p := range batch {
 			p.ev.Seq = 0
@@ -220,56 +274,66 @@ func (l *EventLog) write(ctx context.Context, batch []*pendingEvent) error {
 	return nil
 }
 
-// writeBatch writes a batch in two round trips whatever its size: the tenants' sequence
-// numbers first, then every row (events, state log, current states, CDRs) pipelined.
-func writeBatch(ctx context.Context, tx pgx.Tx, tenants []string, byTenant map[string][]*pendingEvent) error {
+// writeBatch writes a batch in one round trip whatever its size: one pipeline, which
+// PostgreSQL runs as one (implicit) transaction, takes each tenant's sequence numbers (the
+// counter's row lock orders concurrent writers) and writes every row (events, state log,
+// current states, CDRs), each row numbering itself from the counter it just moved. The
+// numbers the counters return are then given to the events in memory.
+func writeBatch(ctx context.Context, pool *pgxpool.Pool, tenants []string, byTenant map[string][]*pendingEvent) error {
 	table := func(tenant, name string) string { return pgx.Identifier{db.SchemaName(tenant), name}.Sanitize() }
-	counters := &pgx.Batch{}
+	b := &pgx.Batch{}
 	for _, tenant := range tenants {
-		counters.Queue(`UPDATE `+table(tenant, "event_counter")+` SET last_seq = last_seq + $1 RETURNING last_seq`, len(byTenant[tenant]))
+		b.Queue(`UPDATE `+table(tenant, "event_counter")+` SET last_seq = last_seq + $1 RETURNING last_seq`, len(byTenant[tenant]))
 	}
-	res := tx.SendBatch(ctx, counters)
 	for _, tenant := range tenants {
-		var last int64
-		if err := res.QueryRow().Scan(&last); err != nil {
-			res.Close()
-			return fmt.Errorf("tenant %s: take sequence numbers: %w", tenant, err)
-		}
-		evs := byTenant[tenant]
-		for i, p := range evs {
-			p.ev.Seq = last - int64(len(evs)) + int64(i) + 1
-		}
-	}
-	if err := res.Close(); err != nil {
-		return fmt.Errorf("take sequence numbers: %w", err)
-	}
-	rows := &pgx.Batch{}
-	for _, tenant := range tenants {
-		if err := queueTenantRows(rows, tenant, byTenant[tenant], func(name string) string { return table(tenant, name) }); err != nil {
+		if err := queueTenantRows(b, byTenant[tenant], func(name string) string { return table(tenant, name) }); err != nil {
 			return err
 		}
 	}
-	if err := tx.SendBatch(ctx, rows).Close(); err != nil {
+	res := pool.SendBatch(ctx, b)
+	lasts := make([]int64, len(tenants))
+	for i, tenant := range tenants {
+		if err := res.QueryRow().Scan(&lasts[i]); err != nil {
+			res.Close()
+			return fmt.Errorf("tenant %s: take sequence numbers: %w", tenant, err)
+		}
+	}
+	if err := res.Close(); err != nil {
 		return fmt.Errorf("write event rows: %w", err)
+	}
+	for i, tenant := range tenants {
+		evs := byTenant[tenant]
+		for j, p := range evs {
+			p.ev.Seq = lasts[i] - int64(len(evs)) + int64(j) + 1
+		}
 	}
 	return nil
 }
 
 // queueTenantRows adds one tenant's rows to b: one statement per table, arrays unnested.
-func queueTenantRows(b *pgx.Batch, tenant string, evs []*pendingEvent, table func(string) string) error {
+// Rows carry their event's place in the batch (1…n); the statement makes it a sequence
+// number from the tenant's counter, which the batch moved by n just before.
+func queueTenantRows(b *pgx.Batch, evs []*pendingEvent, table func(string) string) error {
 	n := len(evs)
-	seqs, ats := make([]int64, n), make([]time.Time, n)
+	// base is the SQL of the number before the batch's first event; its $k is n (a parameter,
+	// so that every batch size runs the same prepared statements).
+	base := func(k int) string {
+		return `(SELECT last_seq - $` + strconv.Itoa(k) + `::bigint FROM ` + table("event_counter") + `)`
+	}
+	ords, ats := make([]int64, n), make([]time.Time, n)
 	types, callIDs, queues, datas := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	agents := make([]*int64, n)
 	var st struct {
-		seq, agent               []int64
+		ord, agent               []int64
 		at                       []time.Time
 		from, to, reason, callID []string
 		actor                    []string
 	}
-	current := map[int64]*Event{} // the last state change of each agent in the batch
+	current := map[int64]int{} // the last state change of each agent in the batch: its index
+	var cdrs cdrRows
 	for i, p := range evs {
 		ev := &p.ev
+		ord := int64(i + 1)
 		data := ev.Data
 		if data == nil {
 			data = map[string]string{}
@@ -278,41 +342,51 @@ func queueTenantRows(b *pgx.Batch, tenant string, evs []*pendingEvent, table fun
 		if err != nil {
 			return fmt.Errorf("event data: %w", err)
 		}
-		seqs[i], ats[i], types[i], callIDs[i], queues[i], datas[i] = ev.Seq, ev.At, string(ev.Type), ev.CallID, ev.Queue, string(js)
+		ords[i], ats[i], types[i], callIDs[i], queues[i], datas[i] = ord, ev.At, string(ev.Type), ev.CallID, ev.Queue, string(js)
 		agents[i] = nullID(ev.AgentID)
 		if s := ev.State; s != nil {
-			st.seq, st.agent, st.at = append(st.seq, ev.Seq), append(st.agent, ev.AgentID), append(st.at, ev.At)
+			st.ord, st.agent, st.at = append(st.ord, ord), append(st.agent, ev.AgentID), append(st.at, ev.At)
 			st.from, st.to, st.reason = append(st.from, string(s.From)), append(st.to, string(s.To)), append(st.reason, s.Reason)
 			st.callID, st.actor = append(st.callID, ev.CallID), append(st.actor, s.Actor)
-			current[ev.AgentID] = ev
+			current[ev.AgentID] = i
 		}
 		if ev.CDR != nil {
-			queueCDR(b, table("cdrs"), ev.CDR, ev.Seq)
+			if err := cdrs.add(ev.CDR, ord); err != nil {
+				return err
+			}
 		}
 	}
 	b.Queue(`INSERT INTO `+table("events")+` (seq, at, type, call_id, agent_id, queue, data)
-		SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::jsonb[])`,
-		seqs, ats, types, callIDs, agents, queues, datas)
-	if len(st.seq) == 0 {
+		SELECT `+base(8)+` + ord, at, type, call_id, agent_id, queue, data
+		FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::jsonb[])
+			AS e(ord, at, type, call_id, agent_id, queue, data)`,
+		ords, ats, types, callIDs, agents, queues, datas, n)
+	cdrs.queueInsert(b, table("cdrs"), base(25), n)
+	if len(st.ord) == 0 {
 		return nil
 	}
 	b.Queue(`INSERT INTO `+table("agent_state_log")+` (seq, agent_id, at, from_state, to_state, reason, call_id, actor)
-		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])`,
-		st.seq, st.agent, st.at, st.from, st.to, st.reason, st.callID, st.actor)
+		SELECT `+base(9)+` + ord, agent_id, at, from_state, to_state, reason, call_id, actor
+		FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+			AS l(ord, agent_id, at, from_state, to_state, reason, call_id, actor)`,
+		st.ord, st.agent, st.at, st.from, st.to, st.reason, st.callID, st.actor, n)
 	var cur struct {
-		agent, seq            []int64
+		agent, ord            []int64
 		state, reason, callID []string
 		since                 []time.Time
 	}
-	for id, ev := range current {
-		cur.agent, cur.seq, cur.since = append(cur.agent, id), append(cur.seq, ev.Seq), append(cur.since, ev.At)
+	for id, i := range current {
+		ev := &evs[i].ev
+		cur.agent, cur.ord, cur.since = append(cur.agent, id), append(cur.ord, int64(i+1)), append(cur.since, ev.At)
 		cur.state, cur.reason, cur.callID = append(cur.state, string(ev.State.To)), append(cur.reason, ev.State.Reason), append(cur.callID, ev.CallID)
 	}
 	b.Queue(`INSERT INTO `+table("agent_states")+` (agent_id, state, reason, call_id, since, seq)
-		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[])
+		SELECT agent_id, state, reason, call_id, since, `+base(7)+` + ord
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[])
+			AS s(agent_id, state, reason, call_id, since, ord)
 		ON CONFLICT (agent_id) DO UPDATE SET state = excluded.state, reason = excluded.reason,
 			call_id = excluded.call_id, since = excluded.since, seq = excluded.seq`,
-		cur.agent, cur.state, cur.reason, cur.callID, cur.since, cur.seq)
+		cur.agent, cur.state, cur.reason, cur.callID, cur.since, cur.ord, n)
 	return nil
 }
 

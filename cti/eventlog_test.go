@@ -190,3 +190,101 @@ func histogramCount(t *testing.T, m *metrics) int {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// Posted events are held and written together; every row of a batch (event, state log,
+// current state, CDR) carries the sequence number its event was published with.
+func TestEventLogBatchRowsCarryTheirEventsNumbers(t *testing.T) {
+	pool, _ := dbtest.NewDatabase(t)
+	store := account.NewStore(pool, account.LoginLimits{}, 0)
+	mustTenant(t, store, "acme")
+	mustTenant(t, store, "globex")
+	ctx := ctxT(t)
+	for _, tenant := range []string{"acme", "globex"} {
+		if err := EnsurePartitions(ctx, pool, tenant, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, _ := runningLog(t, pool)
+	sub := l.Subscribe("", 100)
+	// Two agents each change state twice in each tenant, with call events and a CDR between.
+	var posted int
+	post := func(ev Event) {
+		t.Helper()
+		if err := l.Post(ev); err != nil {
+			t.Fatal(err)
+		}
+		posted++
+	}
+	for _, tenant := range []string{"acme", "globex"} {
+		for agent := int64(1); agent <= 2; agent++ {
+			post(Event{Tenant: tenant, Type: AgentStateSet, AgentID: agent, Data: map[string]string{"to": "ready"},
+				State: &StateChange{From: LoggedOut, To: Ready, Actor: "system"}})
+			post(Event{Tenant: tenant, Type: CallOffered, CallID: fmt.Sprintf("call-%d", agent)})
+			post(Event{Tenant: tenant, Type: AgentStateSet, AgentID: agent, Data: map[string]string{"to": "on_call"},
+				State: &StateChange{From: Ready, To: OnCall, Actor: "system"}})
+		}
+		now := time.Now()
+		post(Event{Tenant: tenant, Type: CallEnded, CallID: "call-2", CDR: &CDR{CallID: "call-2", OfferedAt: now.Add(-time.Minute),
+			Direction: Inbound, EndedAt: now, Result: Abandoned, HangupBy: HangupCaller, SIPCallIDs: []string{"x@trunk"}}})
+	}
+	seqOf := map[string]int64{} // tenant/type/agent/call/to → published number
+	for i := 0; i < posted; i++ {
+		select {
+		case ev := <-sub.C:
+			seqOf[fmt.Sprintf("%s/%s/%d/%s/%s", ev.Tenant, ev.Type, ev.AgentID, ev.CallID, ev.Data["to"])] = ev.Seq
+		case <-ctx.Done():
+			t.Fatalf("%d of %d events published", i, posted)
+		}
+	}
+	for _, tenant := range []string{"acme", "globex"} {
+		schema := "t_" + tenant
+		var evSeqs []int64
+		rows, err := pool.Query(ctx, `SELECT seq FROM `+schema+`.events ORDER BY seq`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var s int64
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			evSeqs = append(evSeqs, s)
+		}
+		if fmt.Sprint(evSeqs) != "[1 2 3 4 5 6 7]" {
+			t.Errorf("%s event numbers %v, want 1…7", tenant, evSeqs)
+		}
+		for agent := int64(1); agent <= 2; agent++ {
+			var logged []int64
+			rows, err := pool.Query(ctx, `SELECT seq FROM `+schema+`.agent_state_log WHERE agent_id = $1 ORDER BY seq`, agent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var s int64
+				if err := rows.Scan(&s); err != nil {
+					t.Fatal(err)
+				}
+				logged = append(logged, s)
+			}
+			want := []int64{seqOf[fmt.Sprintf("%s/agent.state/%d//ready", tenant, agent)], seqOf[fmt.Sprintf("%s/agent.state/%d//on_call", tenant, agent)]}
+			if fmt.Sprint(logged) != fmt.Sprint(want) {
+				t.Errorf("%s agent %d state log numbers %v, want %v", tenant, agent, logged, want)
+			}
+			var state string
+			var cur int64
+			if err := pool.QueryRow(ctx, `SELECT state, seq FROM `+schema+`.agent_states WHERE agent_id = $1`, agent).Scan(&state, &cur); err != nil {
+				t.Fatal(err)
+			}
+			if state != string(OnCall) || cur != want[1] {
+				t.Errorf("%s agent %d current state %s #%d, want on_call #%d", tenant, agent, state, cur, want[1])
+			}
+		}
+		var cdrSeq int64
+		if err := pool.QueryRow(ctx, `SELECT seq FROM `+schema+`.cdrs WHERE call_id = 'call-2'`).Scan(&cdrSeq); err != nil {
+			t.Fatal(err)
+		}
+		if want := seqOf[tenant+"/call.ended/0/call-2/"]; cdrSeq != want || want == 0 {
+			t.Errorf("%s CDR number %d, want its call.ended's %d", tenant, cdrSeq, want)
+		}
+	}
+}

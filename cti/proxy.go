@@ -224,8 +224,9 @@ func (s *Service) startLeg(c *call, callerReq *sip.Request, l *leg) error {
 }
 
 // runLeg follows one agent leg to its end: relays provisional responses, gives up after
-// ringTimeout or when stop closes (CANCEL), and hangs up a phone that answers too late
-// (the 200 that crosses a CANCEL). It reports the outcome once the leg is settled.
+// ringTimeout or when stop or the call's done closes (CANCEL), and hangs up a phone that
+// answers too late (the 200 that crosses a CANCEL). It reports the outcome once the leg is
+// settled.
 func (s *Service) runLeg(c *call, callerReq *sip.Request, callerTx sip.ServerTransaction, l *leg,
 	ringTimeout time.Duration, stop <-chan struct{}, start time.Time, out chan<- legOutcome) {
 	timer := time.NewTimer(ringTimeout)
@@ -235,6 +236,10 @@ func (s *Service) runLeg(c *call, callerReq *sip.Request, callerTx sip.ServerTra
 	why := ""
 	ringing := false
 	var deadline <-chan time.Time
+	done := c.done
+	if done == stop {
+		done = nil
+	}
 	sendCancel := func(reason string) {
 		if cancelled {
 			return
@@ -306,6 +311,9 @@ func (s *Service) runLeg(c *call, callerReq *sip.Request, callerTx sip.ServerTra
 		case <-stop:
 			stop = nil
 			sendCancel("cancelled")
+		case <-done:
+			done = nil
+			sendCancel("cancelled")
 		case <-deadline:
 			out <- legOutcome{leg: l, why: orDefault(why, "timeout")}
 			return
@@ -325,8 +333,7 @@ func orDefault(s, d string) string {
 
 // legRinging records that an agent's phone rings.
 func (s *Service) legRinging(c *call, l *leg, start time.Time) {
-	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
-	defer cancel()
+	ctx := context.Background() // agent transitions bound their own rare database reads
 	c.mu.Lock()
 	first := c.cdr.RingingAt.IsZero()
 	if first {
@@ -454,7 +461,7 @@ func (s *Service) forwardInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	defer cancel2()
 	clTx, err := s.client.TransactionRequest(ctx2, req, s.forwardOpts("")...)
 	if err != nil {
-		s.respond(tx, req, 503, "Service Unavailable")
+		s.respondUpstream(tx, req, 503, "Service Unavailable")
 		if req.Method == sip.BYE && c != nil {
 			s.endByBye(c, req, 0)
 		}
@@ -478,15 +485,29 @@ func (s *Service) forwardInDialog(req *sip.Request, tx sip.ServerTransaction) {
 			}
 		case <-clTx.Done():
 			final = 408
-			s.respond(tx, req, 408, "Request Timeout")
+			s.respondUpstream(tx, req, 408, "Request Timeout")
 		case <-ctx.Done():
 			final = 408
-			s.respond(tx, req, 408, "Request Timeout")
+			s.respondUpstream(tx, req, 408, "Request Timeout")
 		}
 	}
 	if req.Method == sip.BYE && c != nil {
 		s.endByBye(c, req, final)
 	}
+}
+
+// respondUpstream answers a request ctid was forwarding (forwarding put ctid's own Via on top
+// of it and pointed it at the next hop): without that Via, back to where the request came from.
+// Built like any response, it went to the next hop instead, carrying ctid's Via.
+func (s *Service) respondUpstream(tx sip.ServerTransaction, req *sip.Request, code int, reason string) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	if v := res.Via(); v != nil {
+		if b, _ := v.Params.Get("branch"); strings.HasPrefix(b, viaBranchPrefix) && s.isOurs(sip.Uri{Host: v.Host, Port: v.Port}) {
+			res.RemoveHeader("Via")
+		}
+	}
+	res.SetDestination(req.Source())
+	s.send(tx, req, res)
 }
 
 // endByBye ends an answered call after a BYE from either side.

@@ -9,15 +9,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
 
@@ -29,7 +33,9 @@ import (
 // setup latency (INVITE → 180 at the trunk) and the RSS, then the highest passing rate, then
 // the RSS and heap after two identical runs at that rate (memory must not grow). Each step
 // runs CTIDTEST_BENCH_SECONDS (default 20; make bench-sip uses 60) at the rates of
-// CTIDTEST_BENCH_RATES (default 100,200,400,600,800,1000).
+// CTIDTEST_BENCH_RATES (default 100,200,400,600,800,1000). CTIDTEST_BENCH_MEMORY=0 leaves
+// out the memory runs; CTIDTEST_BENCH_CPUPROFILE=file profiles ctid during each step;
+// CTIDTEST_BENCH_DIR=dir keeps SIPp's files (statistics, error logs) in dir.
 // Run it alone: go test -run '^$' -bench SIPp -benchtime 1x ./cti
 func BenchmarkSIPp(b *testing.B) {
 	sippBin, err := exec.LookPath("sipp")
@@ -80,6 +86,8 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 	ctx := context.Background()
 	cfg := fixture.Config().Copy()
 	cfg.MaxConns = benchPoolConns
+	statements := &statementCounter{}
+	cfg.ConnConfig.Tracer = statements
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -96,6 +104,12 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 	s := startService(b, pool, Config{UDPAddr: "127.0.0.1:0", SourceRate: 1e6, SourceBurst: 1e6})
 
 	dir := b.TempDir()
+	if d := os.Getenv("CTIDTEST_BENCH_DIR"); d != "" {
+		dir = d // SIPp's statistics and error logs stay there for a look
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
 	scenarios, err := filepath.Abs("testdata/sipp")
 	if err != nil {
 		b.Fatal(err)
@@ -137,13 +151,22 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 			"-trace_stat", "-stf", stat, "-fd", "1", "-trace_err",
 			"-timeout", strconv.Itoa(seconds+60), "-timeout_error")
 		uac.Dir = dir
-		cpu0 := processCPU()
+		_, ctidPort, _ := net.SplitHostPort(s.Addr("udp"))
+		ctidPortN, _ := strconv.Atoi(ctidPort)
+		drops0 := udpDrops(ctidPortN)
+		stopProfile := startStepProfile(b, name)
+		cpu0, pgCPU0, stmts0 := processCPU(), postgresCPU(), statements.snapshot()
 		out, err := uac.CombinedOutput()
+		stopProfile()
 		// The agents' side ends its calls when the BYE passed: wait until ctid has no call left
 		// and the uas has written its counters of the last second.
 		s.waitNoCalls(b, sippDrain)
-		st := sippStep{rate: rate, calls: calls, err: err, out: string(out), cpu: processCPU() - cpu0}
+		st := sippStep{rate: rate, calls: calls, err: err, out: string(out), cpu: processCPU() - cpu0,
+			ctidDrops: udpDrops(ctidPortN) - drops0}
+		// The last CDRs and agent states are written just after the calls ended.
 		time.Sleep(2 * time.Second)
+		st.pgCPU = postgresCPU() - pgCPU0
+		st.statements = statements.snapshot().minus(stmts0)
 		trunk, phones := sippStats(stat), sippStats(uasStat).minus(uasBefore)
 		st.succeeded = trunk["SuccessfulCall(C)"]
 		st.failed = trunk["FailedCall(C)"] + phones["FailedCall(C)"]
@@ -153,6 +176,9 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 		st.retransmissions = trunk["Retransmissions(C)"] + phones["Retransmissions(C)"]
 		if trunk == nil {
 			st.failed = -1 // no statistics: nothing can be claimed
+		}
+		if os.Getenv("CTIDTEST_BENCH_DIR") != "" {
+			keepDiagnosis(b, pool, s, dir, name)
 		}
 		setup := sippRTD(b, dir, 1)
 		st.p50, st.p99 = quantile(setup, 0.5), quantile(setup, 0.99)
@@ -167,10 +193,21 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 		figure(fmt.Sprintf("sipp_step_%d_failed", rate), float64(st.failed), "calls", "trunk and phones; "+cond)
 		figure(fmt.Sprintf("sipp_step_%d_unexpected", rate), float64(st.unexpected), "messages", "unexpected, out-of-call and dead-call messages at trunk and phones; "+cond)
 		figure(fmt.Sprintf("sipp_step_%d_retransmissions", rate), float64(st.retransmissions), "messages", "SIPp retransmitted (a sign of loss or delay); "+cond)
+		figure(fmt.Sprintf("sipp_step_%d_ctid_udp_drops", rate), float64(st.ctidDrops), "datagrams",
+			"dropped by the kernel at ctid's UDP socket, its receive buffer full (/proc/net/udp); "+cond)
 		figure(fmt.Sprintf("sipp_step_%d_setup_p50", rate), st.p50, "ms", "INVITE → 180 at the trunk; "+cond)
 		figure(fmt.Sprintf("sipp_step_%d_setup_p99", rate), st.p99, "ms", "INVITE → 180 at the trunk; "+cond)
 		figure(fmt.Sprintf("sipp_step_%d_cpu_per_call", rate), float64(st.cpu.Microseconds())/1000/float64(max(st.calls, 1)), "ms",
 			"CPU time of the ctid test process (user+system) per call; PostgreSQL and SIPp not included; "+cond)
+		figure(fmt.Sprintf("sipp_step_%d_postgres_cpu_per_call", rate), float64(st.pgCPU.Microseconds())/1000/float64(max(st.calls, 1)), "ms",
+			"CPU time of the PostgreSQL server processes (user+system) per call; "+cond)
+		figure(fmt.Sprintf("sipp_step_%d_statements_per_call", rate), float64(st.statements.total())/float64(max(st.calls, 1)), "statements",
+			"SQL statements ctid sent (BEGIN and COMMIT included, each query of a batch counted) per call; "+cond)
+		figure(fmt.Sprintf("sipp_step_%d_transactions_per_call", rate), float64(st.statements["commit"]+st.statements[implicitTransaction])/float64(max(st.calls, 1)), "commits",
+			"transactions ctid committed per call (COMMITs and batches sent outside a transaction); "+cond)
+		if os.Getenv("CTIDTEST_BENCH_DEBUG") != "" {
+			b.Logf("statements of the %d calls at %d/s:\n%s", st.calls, rate, st.statements)
+		}
 		figure(fmt.Sprintf("sipp_step_%d_rss", rate), float64(rssKiB())/1024, "MiB", "ctid test process after the step")
 		if !st.clean() {
 			msg := st.String(dir)
@@ -185,7 +222,7 @@ func runSIPp(b testing.TB, sippBin string, agents, seconds int, rates []int) *pg
 	figure("sipp_max_rate_zero_failures", float64(best), "calls/s", fmt.Sprintf("%d s steps at %v calls/s, %d agents, 1 s talk; no failed call and no unexpected message at trunk or phones", seconds, rates, agents))
 	figure("sipp_setup_p50_at_max", bestP50, "ms", "INVITE → 180 at the trunk")
 	figure("sipp_setup_p99_at_max", bestP99, "ms", "INVITE → 180 at the trunk")
-	if isTest || best == 0 {
+	if isTest || best == 0 || os.Getenv("CTIDTEST_BENCH_MEMORY") == "0" {
 		return pool
 	}
 	// Memory: two identical runs at the best rate; after each, once the transactions of the
@@ -227,7 +264,10 @@ type sippStep struct {
 	retransmissions int
 	p50, p99        float64
 	cpu             time.Duration // CPU time of this process during the run
-	err             error         // SIPp's exit: non-zero when a call failed or the run timed out
+	pgCPU           time.Duration // CPU time of the PostgreSQL server during the run
+	ctidDrops       int           // datagrams the kernel dropped at ctid's full UDP socket
+	statements      statementCounts
+	err             error // SIPp's exit: non-zero when a call failed or the run timed out
 	out             string
 }
 
@@ -419,4 +459,231 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// postgresCPU is the user and system CPU time the PostgreSQL server of this test binary has
+// used: its postmaster (with the backends it reaped) and its live children.
+func postgresCPU() time.Duration {
+	type proc struct {
+		ppid        int
+		comm        string
+		own, reaped int64 // clock ticks
+	}
+	procs := map[int]proc{}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid … utime(14) stime(15) cutime(16) cstime(17)
+		s := string(b)
+		open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || close < open {
+			continue
+		}
+		f := strings.Fields(s[close+1:])
+		if len(f) < 15 {
+			continue
+		}
+		n := func(i int) int64 { v, _ := strconv.ParseInt(f[i], 10, 64); return v }
+		ppid, _ := strconv.Atoi(f[1])
+		procs[pid] = proc{ppid: ppid, comm: s[open+1 : close], own: n(11) + n(12), reaped: n(13) + n(14)}
+	}
+	var ticks int64
+	for pid, p := range procs {
+		if p.ppid != os.Getpid() || p.comm != "postgres" {
+			continue
+		}
+		ticks += p.own + p.reaped
+		for _, c := range procs {
+			if c.ppid == pid {
+				ticks += c.own
+			}
+		}
+	}
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(ticks) * time.Second / clockTicks
+}
+
+// statementCounter is a pgx tracer counting the statements ctid sends, by their first words.
+type statementCounter struct {
+	mu     sync.Mutex
+	counts statementCounts
+}
+
+// statementCounts are statements by kind (their first words).
+type statementCounts map[string]int
+
+func (c *statementCounter) add(sql string, n int) {
+	kind := strings.Join(strings.Fields(sql), " ")
+	kind = strings.ToLower(kind[:min(len(kind), 60)])
+	c.mu.Lock()
+	if c.counts == nil {
+		c.counts = statementCounts{}
+	}
+	c.counts[kind] += n
+	c.mu.Unlock()
+}
+
+func (c *statementCounter) snapshot() statementCounts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := statementCounts{}
+	for k, v := range c.counts {
+		out[k] = v
+	}
+	return out
+}
+
+func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	c.add(data.SQL, 1)
+	return ctx
+}
+
+func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (c *statementCounter) TraceBatchStart(ctx context.Context, conn *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	if conn.PgConn().TxStatus() == 'I' {
+		c.add(implicitTransaction, 1) // a batch outside a transaction is one of its own
+	}
+	return ctx
+}
+
+// implicitTransaction counts the batches sent outside a transaction (each is one).
+const implicitTransaction = "(batch in its own transaction)"
+
+func (c *statementCounter) TraceBatchQuery(_ context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
+	c.add(data.SQL, 1)
+}
+
+func (c *statementCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+func (c statementCounts) minus(before statementCounts) statementCounts {
+	out := statementCounts{}
+	for k, v := range c {
+		if d := v - before[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+func (c statementCounts) total() int {
+	n := 0
+	for k, v := range c {
+		if k != implicitTransaction {
+			n += v
+		}
+	}
+	return n
+}
+
+func (c statementCounts) String() string {
+	kinds := make([]string, 0, len(c))
+	for k := range c {
+		kinds = append(kinds, k)
+	}
+	sort.Slice(kinds, func(i, j int) bool { return c[kinds[i]] > c[kinds[j]] })
+	var b strings.Builder
+	for _, k := range kinds {
+		fmt.Fprintf(&b, "%8d  %s\n", c[k], k)
+	}
+	return b.String()
+}
+
+// startStepProfile writes a CPU profile of ctid during one SIPp run to the file
+// CTIDTEST_BENCH_CPUPROFILE names (with the step's name added), when it is set: unlike
+// go test -cpuprofile, it leaves out registering the agents and the waits between steps.
+func startStepProfile(tb testing.TB, step string) func() {
+	path := os.Getenv("CTIDTEST_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path + "." + step)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		tb.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
+// keepDiagnosis writes ctid's log and the calls whose SIP Call-ID ctid routed more than once
+// (with their events) to dir, for a look at what went wrong in a step.
+func keepDiagnosis(tb testing.TB, pool *pgxpool.Pool, s *testService, dir, step string) {
+	ctx := context.Background()
+	var out strings.Builder
+	rows, err := pool.Query(ctx, `SELECT c.sip_call_ids[1], e.call_id, e.seq, e.at, e.type, coalesce(e.agent_id, 0), e.data::text
+		FROM t_acme.cdrs c JOIN t_acme.events e ON e.call_id = c.call_id
+		WHERE c.sip_call_ids[1] IN (SELECT sip_call_ids[1] FROM t_acme.cdrs GROUP BY 1 HAVING count(*) > 1 LIMIT 20)
+		ORDER BY 1, e.seq`)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for rows.Next() {
+		var sipID, callID, typ, data string
+		var seq, agent int64
+		var at time.Time
+		if err := rows.Scan(&sipID, &callID, &seq, &at, &typ, &agent, &data); err != nil {
+			tb.Fatal(err)
+		}
+		fmt.Fprintf(&out, "%s %s %d %s %s agent=%d %s\n", sipID, callID, seq, at.Format("15:04:05.000"), typ, agent, data)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "repeated_calls_"+step+".txt"), []byte(out.String()), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	// What ctid dropped, by reason (stray responses: matching no transaction any more).
+	dropped := make(chan prometheus.Metric, 16)
+	s.m.sipDropped.Collect(dropped)
+	close(dropped)
+	var counts strings.Builder
+	for m := range dropped {
+		var d dto.Metric
+		if err := m.Write(&d); err != nil {
+			tb.Fatal(err)
+		}
+		for _, l := range d.GetLabel() {
+			fmt.Fprintf(&counts, "%s=%s ", l.GetName(), l.GetValue())
+		}
+		fmt.Fprintf(&counts, "%v\n", d.GetCounter().GetValue())
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ctid_dropped_"+step+".txt"), []byte(counts.String()), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ctid_"+step+".log"), []byte(s.logs.String()), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// udpDrops is the count of datagrams the kernel dropped at the IPv4 UDP socket bound to port
+// (its receive buffer was full), from /proc/net/udp.
+func udpDrops(port int) int {
+	b, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		return 0
+	}
+	want := fmt.Sprintf(":%04X", port)
+	n := 0
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 13 || !strings.HasSuffix(f[1], want) {
+			continue
+		}
+		d, _ := strconv.Atoi(f[len(f)-1])
+		n += d
+	}
+	return n
 }
