@@ -120,33 +120,28 @@ func DeleteQueue(ctx context.Context, pool *pgxpool.Pool, tenant, name string, a
 
 // DeleteDID takes a number out of service: its calls get 404 from then on.
 func DeleteDID(ctx context.Context, pool *pgxpool.Pool, tenant, number string, audit AuditFunc) error {
-	var n int64
-	err := db.InTenant(ctx, pool, db.Scope{Schema: db.SchemaName(tenant)}, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM dids WHERE number = $1`, number)
-		if err != nil {
-			return err
-		}
-		if n = tag.RowsAffected(); n == 0 {
-			return nil
-		}
-		return audit.record(ctx, tx)
-	})
-	if err != nil {
-		return fmt.Errorf("delete number %s: %w", number, err)
+	inTenant := func(fn func(pgx.Tx) error) error {
+		return db.InTenant(ctx, pool, db.Scope{Schema: db.SchemaName(tenant)}, fn)
 	}
-	if n == 0 {
-		return fault.Errorf(fault.NotFound, "number %q does not exist", number)
-	}
-	return nil
+	return deleteAudited(ctx, inTenant, fmt.Sprintf("number %q", number), audit,
+		`DELETE FROM dids WHERE number = $1`, number)
 }
 
 // DeleteTrunk deletes a tenant's trunk: INVITEs from its source get 403 from then on, and
 // agents' outbound calls take the next trunk with an outbound URI (or fail without one).
 func DeleteTrunk(ctx context.Context, pool *pgxpool.Pool, tenant, name string, audit AuditFunc) error {
+	inTx := func(fn func(pgx.Tx) error) error { return pgx.BeginFunc(ctx, pool, fn) }
+	return deleteAudited(ctx, inTx, fmt.Sprintf("trunk %q", name), audit,
+		`DELETE FROM platform.sip_trunks k USING platform.tenants t
+		WHERE t.id = k.tenant_id AND t.code = $1 AND k.name = $2`, tenant, name)
+}
+
+// deleteAudited runs the DELETE sql in a transaction of inTx and records audit in it when a
+// row went; what ("number \"801\"") names the row in errors, NotFound when there was none.
+func deleteAudited(ctx context.Context, inTx func(func(pgx.Tx) error) error, what string, audit AuditFunc, sql string, args ...any) error {
 	var n int64
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM platform.sip_trunks k USING platform.tenants t
-			WHERE t.id = k.tenant_id AND t.code = $1 AND k.name = $2`, tenant, name)
+	err := inTx(func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, sql, args...)
 		if err != nil {
 			return err
 		}
@@ -156,10 +151,10 @@ func DeleteTrunk(ctx context.Context, pool *pgxpool.Pool, tenant, name string, a
 		return audit.record(ctx, tx)
 	})
 	if err != nil {
-		return fmt.Errorf("delete trunk %q: %w", name, err)
+		return fmt.Errorf("delete %s: %w", what, err)
 	}
 	if n == 0 {
-		return fault.Errorf(fault.NotFound, "trunk %q does not exist", name)
+		return fault.Errorf(fault.NotFound, "%s does not exist", what)
 	}
 	return nil
 }
