@@ -30,10 +30,19 @@ func postedForm(w http.ResponseWriter, r *http.Request, again func(status int, m
 
 // fail ends the post with err: the page again for a refusal it shows, else err itself.
 func (f *pageForm) fail(err error) error {
-	if code := fault.CodeOf(err); slices.Contains(f.shown, code) {
-		return f.again(fault.HTTPStatus(code), fault.MessageOf(err))
+	if status, msg, ok := refusal(err, f.shown...); ok {
+		return f.again(status, msg)
 	}
 	return err
+}
+
+// refusal tells whether err is a refusal a form shows (its fault code is among shown) and,
+// if so, the status and message to show it with.
+func refusal(err error, shown ...fault.Code) (status int, message string, ok bool) {
+	if code := fault.CodeOf(err); slices.Contains(shown, code) {
+		return fault.HTTPStatus(code), fault.MessageOf(err), true
+	}
+	return 0, "", false
 }
 
 // redirect ends a post that succeeded.

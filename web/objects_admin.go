@@ -39,11 +39,7 @@ func (o *objectPages) adminRoutes() {
 // formProblem is how an admin form answers a refused change: the package's message shown
 // in the form, with the status of its code. Other errors are the error page's.
 func formProblem(err error) (status int, message string, ok bool) {
-	switch code := fault.CodeOf(err); code {
-	case fault.Invalid, fault.Conflict, fault.NotFound:
-		return fault.HTTPStatus(code), fault.MessageOf(err), true
-	}
-	return 0, "", false
+	return refusal(err, fault.Invalid, fault.Conflict, fault.NotFound)
 }
 
 func checked(r *http.Request, name string) bool { return r.PostFormValue(name) == "1" }
