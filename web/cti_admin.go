@@ -165,11 +165,9 @@ func (h *ctiHandlers) createQueueForm(w http.ResponseWriter, r *http.Request, v 
 		err = h.svc.SaveQueue(r.Context(), t.Code, q)
 	}
 	if err != nil {
-		status, msg, ok := formProblem(err)
-		if !ok {
-			return err
-		}
-		return h.renderQueues(w, r, v, status, queuesAdminData{New: f, Error: msg})
+		return formRefused(err, func(status int, msg string) error {
+			return h.renderQueues(w, r, v, status, queuesAdminData{New: f, Error: msg})
+		})
 	}
 	http.Redirect(w, r, "/admin/cti/queues/"+url.PathEscape(name)+"?saved=1", http.StatusSeeOther)
 	return nil
@@ -245,11 +243,9 @@ func (h *ctiHandlers) saveQueueForm(w http.ResponseWriter, r *http.Request, v *v
 		err = h.svc.SaveQueue(r.Context(), t.Code, q)
 	}
 	if err != nil {
-		status, msg, ok := formProblem(err)
-		if !ok {
-			return err
-		}
-		return h.renderQueue(w, r, v, status, queueAdminData{Form: f, Error: msg}, false)
+		return formRefused(err, func(status int, msg string) error {
+			return h.renderQueue(w, r, v, status, queueAdminData{Form: f, Error: msg}, false)
+		})
 	}
 	http.Redirect(w, r, "/admin/cti/queues/"+url.PathEscape(name)+"?saved=1", http.StatusSeeOther)
 	return nil
@@ -285,11 +281,9 @@ func (h *ctiHandlers) setMemberForm(w http.ResponseWriter, r *http.Request, v *v
 		err = h.svc.SetQueueMember(r.Context(), t.Code, name, int64(agent), level)
 	}
 	if err != nil {
-		status, msg, ok := formProblem(err)
-		if !ok {
-			return err
-		}
-		return h.renderQueue(w, r, v, status, queueAdminData{MemberErr: msg}, true)
+		return formRefused(err, func(status int, msg string) error {
+			return h.renderQueue(w, r, v, status, queueAdminData{MemberErr: msg}, true)
+		})
 	}
 	http.Redirect(w, r, "/admin/cti/queues/"+url.PathEscape(name)+"?saved=1", http.StatusSeeOther)
 	return nil
@@ -361,11 +355,9 @@ func (h *ctiHandlers) saveNumberForm(w http.ResponseWriter, r *http.Request, v *
 		err = h.svc.SaveDID(r.Context(), t.Code, d)
 	}
 	if err != nil {
-		status, msg, ok := formProblem(err)
-		if !ok {
-			return err
-		}
-		return h.renderNumbers(w, r, v, status, numbersAdminData{New: d, Error: msg})
+		return formRefused(err, func(status int, msg string) error {
+			return h.renderNumbers(w, r, v, status, numbersAdminData{New: d, Error: msg})
+		})
 	}
 	http.Redirect(w, r, "/admin/cti/numbers?saved="+url.QueryEscape(d.Number), http.StatusSeeOther)
 	return nil
@@ -433,11 +425,9 @@ func (h *ctiHandlers) saveTrunkForm(w http.ResponseWriter, r *http.Request, v *v
 			CallerID: f.CallerID, Username: f.Username, Password: r.PostFormValue("password")})
 	}
 	if err != nil {
-		status, msg, ok := formProblem(err)
-		if !ok {
-			return err
-		}
-		return h.renderTrunks(w, r, v, status, trunksAdminData{New: f, Error: msg})
+		return formRefused(err, func(status int, msg string) error {
+			return h.renderTrunks(w, r, v, status, trunksAdminData{New: f, Error: msg})
+		})
 	}
 	http.Redirect(w, r, "/admin/cti/trunks?saved="+url.QueryEscape(f.Name), http.StatusSeeOther)
 	return nil
@@ -452,11 +442,9 @@ func (h *ctiHandlers) sipPhoneForm(w http.ResponseWriter, r *http.Request, v *vi
 		return err
 	}
 	fail := func(err error) error {
-		status, msg, ok := formProblem(err)
-		if !ok {
-			return err
-		}
-		return h.s.showUsers(w, r, v, usersData{SIPError: msg}, status)
+		return formRefused(err, func(status int, msg string) error {
+			return h.s.showUsers(w, r, v, usersData{SIPError: msg}, status)
+		})
 	}
 	id, err := formInt(r, "user_id", "user")
 	if err != nil {

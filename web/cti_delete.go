@@ -204,11 +204,9 @@ func (h *ctiHandlers) sipDomainForm(w http.ResponseWriter, r *http.Request, v *v
 	ch, err := h.svc.ChangeSIPDomain(r.Context(), t.Code, domain,
 		auditCTI(v, t, "cti.sip_domain.set", strings.ToLower(domain), map[string]any{"old": old}))
 	if err != nil {
-		status, msg, ok := formProblem(err)
-		if !ok {
-			return err
-		}
-		return h.renderSIPDomain(w, r, v, status, sipDomainData{Form: domain, Error: msg})
+		return formRefused(err, func(status int, msg string) error {
+			return h.renderSIPDomain(w, r, v, status, sipDomainData{Form: domain, Error: msg})
+		})
 	}
 	return h.renderSIPDomain(w, r, v, http.StatusOK, sipDomainData{Changed: &ch})
 }

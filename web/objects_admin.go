@@ -42,6 +42,15 @@ func formProblem(err error) (status int, message string, ok bool) {
 	return refusal(err, fault.Invalid, fault.Conflict, fault.NotFound)
 }
 
+// formRefused ends an admin form's post that failed with err: the page again (again, with
+// the refusal's status and message) when formProblem shows err, else err for the error page.
+func formRefused(err error, again func(status int, msg string) error) error {
+	if status, msg, ok := formProblem(err); ok {
+		return again(status, msg)
+	}
+	return err
+}
+
 func checked(r *http.Request, name string) bool { return r.PostFormValue(name) == "1" }
 
 // formInt reads a whole number from the form; empty is 0.
